@@ -1,0 +1,257 @@
+"""Shared input/output plumbing for the estimators of sklearn-mece.
+
+Every estimator of the package follows one contract:
+
+* columns are selected by name (or by integer position for arrays) and resolved
+  to positions at ``fit``;
+* columns a step does not use pass through untouched and are never validated
+  as numbers;
+* a step adds its own output columns *beside* the columns it received, so that
+  raw values flow through the whole pipeline;
+* ``transform`` returns an ndarray by default (scikit-learn's convention) and a
+  DataFrame that keeps every input dtype when ``set_output(transform="pandas")``
+  (or ``"polars"``) is configured.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._set_output import _get_output_config
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
+
+__all__ = ["MECETransformerMixin"]
+
+
+def _package_version():
+    from . import __version__
+
+    return __version__
+
+
+def _is_polars_frame(X):
+    return type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_pandas")
+
+
+def _is_dataframe(X):
+    return isinstance(X, pd.DataFrame)
+
+
+def column_as_float(values, name):
+    """Return ``values`` as a 1-D float64 array, or raise naming the column.
+
+    Parameters
+    ----------
+    values : array-like or pandas.Series
+        One column of the input.
+    name : str
+        The column's name, used in error messages.
+
+    Returns
+    -------
+    ndarray of float64
+        The values; pandas' missing values (``pd.NA``) become ``NaN``. The
+        array may be a read-only view of the input.
+
+    Examples
+    --------
+    >>> column_as_float([1, 2, 3], "days")
+    array([1., 2., 3.])
+    >>> column_as_float(["a"], "days")
+    Traceback (most recent call last):
+    ...
+    ValueError: Column 'days' must be numeric: could not convert string to float: 'a'
+    """
+    if isinstance(values, pd.Series):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            raise TypeError(
+                f"Column {name!r} must be numeric, got a categorical column."
+            )
+        try:
+            return values.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"Column {name!r} must be numeric: {exc}") from None
+    values = np.asarray(values)
+    if np.iscomplexobj(values):
+        raise ValueError(f"Complex data not supported (column {name!r}).")
+    if values.dtype == np.float64:
+        return values
+    if values.dtype.kind in "mM":
+        raise TypeError(f"Column {name!r} must be numeric, got dtype {values.dtype}.")
+    try:
+        return values.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"Column {name!r} must be numeric: {exc}") from None
+
+
+class MECETransformerMixin(TransformerMixin, BaseEstimator):
+    """Base class holding the column contract shared by every estimator.
+
+    Subclasses call :meth:`_validate_input` at the top of every public method,
+    :meth:`_resolve_column` at fit to turn a name into a position, and
+    :meth:`_assemble_output` to return the input columns with the step's new
+    columns appended. They define ``_new_feature_names(input_names)``.
+    """
+
+    # -- versions -------------------------------------------------------------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_sklearn_mece_version"] = _package_version()
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_sklearn_mece_version", None)
+        if version is not None and version != _package_version():
+            warnings.warn(
+                f"Trying to unpickle {type(self).__name__} from sklearn-mece "
+                f"{version} when using version {_package_version()}. This might "
+                "lead to breaking code or invalid results. Use at your own risk.",
+                UserWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+
+    # -- input --------------------------------------------------------------------------
+    def _validate_input(self, X, *, reset):
+        """Validate ``X`` without converting untouched columns.
+
+        A pandas (or polars) DataFrame stays a DataFrame: only its shape and
+        column names are checked here, each used column is converted on its
+        own. Anything else goes through :func:`sklearn.utils.check_array`
+        with ``dtype=None`` so that object columns survive.
+        """
+        if _is_polars_frame(X):
+            X = X.to_pandas()
+        if not _is_dataframe(X):
+            return validate_data(
+                self,
+                X,
+                reset=reset,
+                dtype=None,
+                ensure_all_finite=False,
+                accept_sparse=False,
+            )
+        if (
+            not reset
+            and getattr(self, "select_by_name", False)
+            and hasattr(self, "feature_names_in_")
+        ):
+            wanted = list(self.feature_names_in_)
+            present = set(map(str, X.columns))
+            missing = [c for c in wanted if c not in present]
+            if missing:
+                raise ValueError(
+                    f"{type(self).__name__}: columns seen at fit are missing: "
+                    f"{missing}."
+                )
+            if list(X.columns) != wanted:
+                X = X[wanted]
+        if X.ndim != 2 or X.shape[1] == 0:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={X.shape}) while a "
+                "minimum of 1 is required."
+            )
+        if X.shape[0] == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                "of 1 is required."
+            )
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        return X
+
+    def _column_labels(self, n_features):
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(c) for c in names]
+        return [f"x{i}" for i in range(n_features)]
+
+    def _resolve_column(self, column, what="column"):
+        """Return the position of ``column`` in the data seen at fit."""
+        names = getattr(self, "feature_names_in_", None)
+        if isinstance(column, (bool, np.bool_)):
+            raise TypeError(f"{what} {column!r}: expected a column name or position.")
+        if isinstance(column, (int, np.integer)):
+            if not 0 <= column < self.n_features_in_:
+                raise ValueError(
+                    f"{what} {column!r} is out of range: X has "
+                    f"{self.n_features_in_} columns."
+                )
+            return int(column)
+        if isinstance(column, str):
+            if names is None:
+                if column.startswith("x") and column[1:].isdigit():
+                    return self._resolve_column(int(column[1:]), what)
+                raise ValueError(
+                    f"{what} {column!r} is given by name but X has no column "
+                    "names; pass a DataFrame or use integer positions."
+                )
+            matches = np.flatnonzero(names == column)
+            if matches.size == 0:
+                raise ValueError(
+                    f"Unknown {what} {column!r}; X has columns {list(names)}."
+                )
+            return int(matches[0])
+        raise TypeError(
+            f"{what} {column!r}: expected a column name (str) or position (int), "
+            f"got {type(column).__name__}."
+        )
+
+    @staticmethod
+    def _column(X, position):
+        if _is_dataframe(X):
+            return X.iloc[:, position]
+        return X[:, position]
+
+    def _float_column(self, X, position):
+        name = self._column_labels(X.shape[1])[position]
+        return column_as_float(self._column(X, position), name)
+
+    # -- output ----------------------------------------------------------------------
+    def _output_dense(self):
+        return _get_output_config("transform", self)["dense"]
+
+    def _assemble_output(self, X, new_columns):
+        """Return ``X`` with ``new_columns`` (name -> 1-D array) appended.
+
+        With pandas or polars output configured the result is a DataFrame that
+        keeps every input column's dtype (no copy of the input columns under
+        pandas' copy-on-write); otherwise a 2-D ndarray.
+        """
+        dense = self._output_dense()
+        if dense in ("pandas", "polars"):
+            if _is_dataframe(X):
+                base = X
+            else:
+                base = pd.DataFrame(X, columns=self._column_labels(X.shape[1]))
+            added = pd.DataFrame(new_columns, index=base.index, copy=False)
+            out = pd.concat([base, added], axis=1)
+            if dense == "polars":
+                import polars as pl
+
+                return pl.from_pandas(out)
+            return out
+        values = X.to_numpy() if _is_dataframe(X) else X
+        return np.column_stack([values, *new_columns.values()])
+
+    def get_feature_names_out(self, input_features=None):
+        """Get output feature names for transformation.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input features. If None, ``feature_names_in_`` is used, or
+            ``x0, x1, ...`` when the estimator was fitted without names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The input feature names followed by the columns this step adds.
+        """
+        check_is_fitted(self, "n_features_in_")
+        names = _check_feature_names_in(self, input_features)
+        return np.asarray([*names, *self._new_feature_names(list(names))], dtype=object)

@@ -1,0 +1,176 @@
+"""Cut points and level codes: exact percentiles, overrides, ties, level lookup.
+
+Conventions used everywhere in the package
+------------------------------------------
+* A column with ``k`` cut values ``c_0 <= ... <= c_{k-1}`` has ``k + 1`` levels,
+  coded ``0`` (lowest) to ``k``.
+* A value equal to a cut goes to the **upper** level: the level of ``x`` is the
+  number of cuts ``c`` with ``x >= c`` (the seed script's ``>=``).
+* ``NaN`` gets the level code ``-1`` (``MISSING``); it never lands in a real level.
+* When ties make two cuts equal, the level between them is empty. The level
+  keeps its code (rules that name it still compile) and the collapse is
+  reported; nothing is dropped silently.
+"""
+
+import numpy as np
+
+__all__ = [
+    "MISSING",
+    "NUMPY_METHODS",
+    "WEIGHTED_METHODS",
+    "compute_cuts",
+    "default_level_names",
+    "level_codes",
+]
+
+MISSING = -1
+
+NUMPY_METHODS = (
+    "linear",
+    "lower",
+    "higher",
+    "nearest",
+    "midpoint",
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "median_unbiased",
+    "normal_unbiased",
+)
+WEIGHTED_METHODS = ("inverted_cdf", "averaged_inverted_cdf")
+
+
+def default_level_names(n_levels):
+    """Default names of ``n_levels`` ordered levels.
+
+    Parameters
+    ----------
+    n_levels : int
+        Number of levels (number of cuts + 1).
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> default_level_names(3)
+    ('low', 'medium', 'high')
+    >>> default_level_names(4)
+    ('level_0', 'level_1', 'level_2', 'level_3')
+    """
+    if n_levels == 2:
+        return ("low", "high")
+    if n_levels == 3:
+        return ("low", "medium", "high")
+    return tuple(f"level_{i}" for i in range(n_levels))
+
+
+def _percentiles(values, q, method, weights):
+    try:
+        from ._select import percentiles, weighted_percentiles
+    except ImportError:  # pragma: no cover - the selection module ships with us
+        if weights is None:
+            return np.percentile(values, q, method=method)
+        return np.percentile(values, q, method="inverted_cdf", weights=weights)
+    if weights is None:
+        return percentiles(values, q, method=method)
+    return weighted_percentiles(values, weights, q, method=method)
+
+
+def compute_cuts(values, q, *, method="linear", sample_weight=None):
+    """Exact percentiles of ``values`` at ``q`` (in percent), ignoring NaN.
+
+    Parameters
+    ----------
+    values : ndarray of float64
+        One column. NaN values are ignored; infinite values are refused.
+    q : sequence of float
+        Percentiles in ``[0, 100]``, ascending.
+    method : str, default="linear"
+        Any method of :func:`numpy.percentile`; the result equals
+        ``np.percentile(values, q, method=method)`` on the non-NaN values bit
+        for bit. ``"linear"`` equals pandas' ``Series.quantile``.
+    sample_weight : ndarray or None
+        Non-negative weights; only the inverted-CDF family
+        (``"inverted_cdf"``, ``"averaged_inverted_cdf"``) supports them.
+
+    Returns
+    -------
+    ndarray of float64
+        The cut values, ascending.
+
+    Examples
+    --------
+    >>> compute_cuts(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), [50])
+    array([2.5])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    keep = ~np.isnan(values)
+    if not keep.all():
+        values = values[keep]
+        if sample_weight is not None:
+            sample_weight = sample_weight[keep]
+    if values.size == 0:
+        raise ValueError("no non-missing values")
+    if sample_weight is not None:
+        if method not in WEIGHTED_METHODS:
+            raise ValueError(
+                f"sample_weight requires method in {WEIGHTED_METHODS}, got "
+                f"method={method!r}: interpolating methods have no weighted "
+                "definition."
+            )
+        if not np.any(sample_weight > 0):
+            raise ValueError("all sample weights of the non-missing values are zero")
+    return np.asarray(
+        _percentiles(values, np.asarray(q, dtype=np.float64), method, sample_weight),
+        dtype=np.float64,
+    )
+
+
+def level_codes(values, cuts, out=None):
+    """Level code of every value: the number of cuts ``<=`` the value.
+
+    Parameters
+    ----------
+    values : ndarray of float64
+        One column.
+    cuts : ndarray of float64
+        Ascending cut values (at most 126).
+    out : ndarray of int8, optional
+        Where to write the codes.
+
+    Returns
+    -------
+    ndarray of int8
+        ``0`` .. ``len(cuts)``; ``-1`` for NaN.
+
+    Examples
+    --------
+    >>> level_codes(np.array([1.0, 2.0, 2.5, 3.0, np.nan]), np.array([2.0, 3.0]))
+    array([ 0,  1,  1,  2, -1], dtype=int8)
+    """
+    if out is None:
+        out = np.zeros(values.shape[0], dtype=np.int8)
+    else:
+        out[...] = 0
+    for cut in cuts:
+        out += values >= cut
+    nan = np.isnan(values)
+    if nan.any():
+        out[nan] = MISSING
+    return out
+
+
+def collapsed_levels(cuts):
+    """Indices of levels that are empty by construction (equal adjacent cuts).
+
+    Examples
+    --------
+    >>> collapsed_levels(np.array([1.0, 1.0, 2.0]))
+    [1]
+    """
+    return [i + 1 for i in range(len(cuts) - 1) if cuts[i] == cuts[i + 1]]

@@ -1,0 +1,583 @@
+"""HierarchicalSegmenter: an ordered rule list compiled to a lookup table."""
+
+import math
+import numbers
+import operator
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import MECETransformerMixin, column_as_float
+from ._levels import MISSING, compute_cuts, level_codes
+from ._rules import (
+    RuleSet,
+    build_table,
+    compile_rules,
+    domain_size,
+    first_match,
+    load_rules,
+)
+
+__all__ = ["HierarchicalSegmenter", "SegmentSizeWarning"]
+
+_CMP = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+class SegmentSizeWarning(UserWarning):
+    """A segment is outside ``[min_size, max_size]`` after merges and splits."""
+
+
+def _as_ruleset(rules):
+    if rules is None:
+        return RuleSet()
+    if isinstance(rules, str):
+        return load_rules(rules)
+    return RuleSet.from_dict(rules)
+
+
+class HierarchicalSegmenter(MECETransformerMixin):
+    """Assign every row to exactly one segment of an ordered rule hierarchy.
+
+    The rules are plain data (see :class:`RuleSet`): an ordered list of segments,
+    each a conjunction of conditions on level columns (made by
+    :class:`PercentileThresholder`) or raw columns, followed by an ELSE segment.
+    A row belongs to the first segment whose conditions all hold, else to the
+    ELSE segment, so the result is mutually exclusive and collectively
+    exhaustive by construction; ``fit`` verifies it anyway.
+
+    At ``fit`` the rules are compiled to a lookup table over every combination of
+    level codes and comparison outcomes, segments smaller than ``min_size`` are
+    merged into their parent, and segments larger than ``max_size`` are flagged
+    or split. ``transform`` applies exactly what ``fit`` learned, row by row.
+
+    Parameters
+    ----------
+    rules : dict, list, RuleSet or str, default=None
+        The declaration: a :class:`RuleSet`, its plain-data form
+        (``{"levels": ..., "segments": [...], "else": "Other"}``), a list of
+        segment dicts, or the path of a JSON/TOML rules file. ``None`` means no
+        rule: every row is in the ELSE segment ``"Other"``.
+    min_size : int or float, default=None
+        Segments with fewer rows at fit (an int count, or a float fraction of
+        the fit rows) merge into their parent (the rule's ``parent``, default the
+        ELSE segment), smallest first and transitively. ``None`` or ``0``: no
+        merge.
+    max_size : int or float, default=None
+        Largest acceptable segment (count or fraction of the fit rows).
+    max_size_policy : {"flag", "split"}, default="flag"
+        ``"flag"``: an oversized segment is reported invalid and a
+        :class:`SegmentSizeWarning` is issued. ``"split"``: it is split into
+        ``ceil(size / max_size)`` numbered sub-segments (``Name_1`` ..) at
+        quantiles of ``split_column`` learned at fit.
+    split_column : str or int, default=None
+        Numeric column used by ``max_size_policy="split"``.
+    nan_segment : str, default=None
+        Missing values (``NaN`` in a tested raw column, level ``-1`` in a level
+        column) never silently satisfy or fail a rule: with ``None`` a row with a
+        missing value in any tested column raises a ``ValueError`` naming the
+        column and the count; with a name, such rows go to that segment.
+    output : {"codes", "names"}, default="codes"
+        Type of the added column: integer segment codes (index into
+        ``segment_names_``), or the names (a categorical with pandas output).
+    output_column : str, default="segment"
+        Name of the added column.
+    level_suffix : str, default="_level"
+        Suffix that maps a feature declared in ``levels`` to its level column.
+    select_by_name : bool, default=False
+        If True, DataFrames at ``transform`` may hold extra columns and another
+        column order; the columns seen at fit are selected by name.
+
+    Attributes
+    ----------
+    segment_names_ : list of str
+        Output segments; the index is the segment code.
+    segment_sizes_ : pandas.Series
+        Rows per segment at fit, after merges and splits (built on access).
+    segment_table_ : pandas.DataFrame
+        Size, share, validity and issue per segment (built on access).
+    merge_map_ : dict of str -> str
+        Each declared segment's final segment (itself unless merged).
+    segment_valid_ : list of bool
+        Whether each output segment is within ``[min_size, max_size]``.
+    segment_issues_ : list of str
+        Why a segment is invalid (empty string when valid).
+    splits_ : list of dict
+        Split segments: name, split column, learned cuts, first code.
+    rules_ : dict
+        Plain-data form of the rules used.
+    min_size_, max_size_ : int or None
+        Size limits in rows.
+    n_features_in_ : int
+        Number of columns seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the columns seen during fit, when X had string column names.
+
+    See Also
+    --------
+    PercentileThresholder : Produces the level columns the rules test.
+    RuleSet : The declaration of a segment hierarchy.
+
+    Notes
+    -----
+    A merged segment's rows go to the segment it merged into; the merge map is
+    learned at fit, so ``transform`` never depends on the batch it sees.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_mece import HierarchicalSegmenter
+    >>> X = pd.DataFrame({"aov_level": [2, 1, 0, 0], "days": [90, 10, 5, 60]})
+    >>> rules = {"levels": {"aov": ["low", "medium", "high"]},
+    ...          "segments": [{"name": "Premium", "when": [["aov", "==", "high"]]},
+    ...                       {"name": "Recent", "when": [["days", "<=", 30]]}],
+    ...          "else": "Other"}
+    >>> seg = HierarchicalSegmenter(rules).fit(X)
+    >>> seg.predict(X).tolist()
+    ['Premium', 'Recent', 'Recent', 'Other']
+    >>> seg.segment_sizes_.to_dict()
+    {'Premium': 1, 'Recent': 2, 'Other': 1}
+    """
+
+    _parameter_constraints: dict = {
+        "rules": [dict, list, tuple, RuleSet, str, None],
+        "min_size": [
+            Interval(numbers.Integral, 0, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            None,
+        ],
+        "max_size": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+            None,
+        ],
+        "max_size_policy": [StrOptions({"flag", "split"})],
+        "split_column": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
+        "nan_segment": [str, None],
+        "output": [StrOptions({"codes", "names"})],
+        "output_column": [str],
+        "level_suffix": [str],
+        "select_by_name": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        rules=None,
+        *,
+        min_size=None,
+        max_size=None,
+        max_size_policy="flag",
+        split_column=None,
+        nan_segment=None,
+        output="codes",
+        output_column="segment",
+        level_suffix="_level",
+        select_by_name=False,
+    ):
+        self.rules = rules
+        self.min_size = min_size
+        self.max_size = max_size
+        self.max_size_policy = max_size_policy
+        self.split_column = split_column
+        self.nan_segment = nan_segment
+        self.output = output
+        self.output_column = output_column
+        self.level_suffix = level_suffix
+        self.select_by_name = select_by_name
+
+    # -- fit ------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Compile the rules, learn merges and splits on ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data holding every column the rules test (level columns and raw
+            columns); other columns pass through.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted segmenter.
+        """
+        X = self._validate_input(X, reset=True)
+        rules = _as_ruleset(self.rules)
+        names_in = self._column_labels(X.shape[1])
+        if self.output_column in names_in:
+            raise ValueError(
+                f"Output column {self.output_column!r} already exists in X; choose "
+                "another `output_column`."
+            )
+        if self.nan_segment is not None and self.nan_segment in rules.names:
+            raise ValueError(
+                f"nan_segment {self.nan_segment!r} is also a declared segment name."
+            )
+        variables, conditions = compile_rules(
+            rules, lambda c: self._resolve_column(c, "rule column"), self.level_suffix
+        )
+        self.rules_ = rules.to_dict()
+        self.variables_ = variables
+        self.conditions_ = [[(v, list(a)) for v, a in conds] for conds in conditions]
+        self.rule_table_ = build_table(variables, conditions)
+        n_rows = X.shape[0]
+        self.min_size_ = self._rows(self.min_size, n_rows)
+        self.max_size_ = self._rows(self.max_size, n_rows)
+
+        rule_index = self._rule_index(X)
+        missing = rule_index < 0
+        if missing.any() and self.nan_segment is None:
+            self._raise_missing(X)
+        rule_sizes = np.bincount(
+            rule_index[~missing], minlength=len(rules.names)
+        ).astype(np.int64)
+        self.merge_map_ = self._learn_merges(rules, rule_sizes)
+
+        survivors = [n for n in rules.names if self.merge_map_[n] == n]
+        self.segment_names_ = list(survivors)
+        rule_codes = np.array(
+            [survivors.index(self.merge_map_[n]) for n in rules.names] + [-1],
+            dtype=np.int32,
+        )
+        if self.nan_segment is not None:
+            self.segment_names_.append(self.nan_segment)
+            rule_codes[-1] = len(self.segment_names_) - 1
+        self.rule_codes_ = rule_codes
+        self.splits_ = []
+        codes = rule_codes[rule_index]
+        if self.max_size_policy == "split":
+            codes = self._learn_splits(X, codes)
+        self._finish_fit(codes, n_rows)
+        return self
+
+    @staticmethod
+    def _rows(size, n_rows):
+        if size is None:
+            return None
+        if isinstance(size, numbers.Integral):
+            return int(size)
+        return int(math.ceil(size * n_rows))
+
+    def _learn_merges(self, rules, rule_sizes):
+        sizes = dict(zip(rules.names, rule_sizes.tolist()))
+        parents = rules.parents()
+        order = {n: i for i, n in enumerate(rules.names)}
+        merge_map = {n: n for n in rules.names}
+        alive = set(rules.names)
+        limit = self.min_size_ or 0
+        else_name = rules.else_segment.name
+        while True:
+            small = [n for n in alive if n != else_name and sizes[n] < limit]
+            if not small:
+                break
+            name = min(small, key=lambda n: (sizes[n], -order[n]))
+            target = parents[name]
+            while target not in alive:
+                target = parents[target]
+            sizes[target] += sizes[name]
+            alive.discard(name)
+            merge_map[name] = target
+        for name in merge_map:
+            target = merge_map[name]
+            while merge_map[target] != target:
+                target = merge_map[target]
+            merge_map[name] = target
+        return merge_map
+
+    def _learn_splits(self, X, codes):
+        if self.max_size_ is None:
+            return codes
+        counts = np.bincount(codes[codes >= 0], minlength=len(self.segment_names_))
+        big = [
+            c
+            for c, n in enumerate(counts)
+            if n > self.max_size_ and self.segment_names_[c] != self.nan_segment
+        ]
+        if not big:
+            return codes
+        if self.split_column is None:
+            raise ValueError("max_size_policy='split' needs `split_column`.")
+        pos = self._resolve_column(self.split_column, "split_column")
+        column = self._column_labels(X.shape[1])[pos]
+        values = column_as_float(self._column(X, pos), column)
+        names, remap, splits = [], [], []
+        for code, name in enumerate(self.segment_names_):
+            if code not in big:
+                remap.append(len(names))
+                names.append(name)
+                continue
+            k = int(math.ceil(counts[code] / self.max_size_))
+            rows = values[codes == code]
+            if np.isnan(rows).any() and self.nan_segment is None:
+                raise ValueError(
+                    f"split_column {column!r} has {int(np.isnan(rows).sum())} missing "
+                    f"value(s) in segment {name!r}; set nan_segment to route them."
+                )
+            cuts = compute_cuts(rows, 100.0 * np.arange(1, k) / k)
+            splits.append(
+                {
+                    "segment": name,
+                    "column": column,
+                    "position": pos,
+                    "cuts": cuts.tolist(),
+                    "first_code": len(names),
+                }
+            )
+            remap.append(len(names))
+            names.extend(f"{name}_{i + 1}" for i in range(k))
+        remap = np.asarray(remap, dtype=np.int32)
+        self.rule_codes_ = np.where(self.rule_codes_ >= 0, remap[self.rule_codes_], -1)
+        self.rule_codes_ = self.rule_codes_.astype(np.int32)
+        self.segment_names_ = names
+        self.splits_ = splits
+        return self._apply_splits(X, np.where(codes >= 0, remap[codes], codes))
+
+    def _finish_fit(self, codes, n_rows):
+        n_seg = len(self.segment_names_)
+        if codes.shape[0] != n_rows or codes.min() < 0 or codes.max() >= n_seg:
+            raise RuntimeError("Segmentation is not MECE; please report this bug.")
+        counts = np.bincount(codes, minlength=n_seg)
+        if counts.sum() != n_rows:  # pragma: no cover - bincount guarantees it
+            raise RuntimeError("Segment sizes do not sum to the row count.")
+        self.segment_counts_ = counts.astype(np.int64)
+        self.n_fit_rows_ = int(n_rows)
+        self.segment_valid_, self.segment_issues_ = [], []
+        for name, size in zip(self.segment_names_, counts.tolist()):
+            issue = ""
+            if self.min_size_ and size < self.min_size_:
+                issue = f"{size} rows < min_size {self.min_size_}"
+            elif self.max_size_ is not None and size > self.max_size_:
+                issue = f"{size} rows > max_size {self.max_size_}"
+            self.segment_valid_.append(not issue)
+            self.segment_issues_.append(issue)
+            if issue:
+                warnings.warn(
+                    f"Segment {name!r} is invalid: {issue}.",
+                    SegmentSizeWarning,
+                    stacklevel=4,
+                )
+
+    # -- row evaluation ---------------------------------------------------------------
+    def _slots(self, X, var):
+        """Small-integer slot of every row for one variable; last slot = missing."""
+        n_miss = domain_size(var) - 1
+        raw = self._column(X, var["position"])
+        if var["kind"] == "level":
+            arr = raw.to_numpy() if isinstance(raw, pd.Series) else np.asarray(raw)
+            if arr.dtype.kind in "iu":
+                codes = arr
+                bad = (codes < MISSING) | (codes >= var["n_levels"])
+                missing = codes == MISSING
+            else:
+                values = column_as_float(raw, var["column"])
+                missing = np.isnan(values) | (values == MISSING)
+                bad = ~missing & (
+                    (values < 0) | (values >= var["n_levels"]) | (values % 1 != 0)
+                )
+                codes = np.where(missing | bad, 0, values)
+            if bad.any():
+                example = arr[bad][0]
+                raise ValueError(
+                    f"Level column {var['column']!r} holds {int(bad.sum())} value(s) "
+                    f"that are not level codes 0..{var['n_levels'] - 1}, e.g. "
+                    f"{example!r}; do the rules declare the right number of levels?"
+                )
+            slots = codes.astype(np.int32)
+            if missing.any():
+                slots[missing] = n_miss
+            return slots
+        values = column_as_float(raw, str(var["column"]))
+        n_inf = np.count_nonzero(np.isinf(values))
+        if n_inf:
+            raise ValueError(
+                f"Column {var['column']!r} contains {n_inf} infinite value(s)."
+            )
+        if var["op"] in ("in", "not in"):
+            hit = np.isin(values, np.asarray(var["value"], dtype=np.float64))
+            if var["op"] == "not in":
+                hit = ~hit
+        else:
+            hit = _CMP[var["op"]](values, var["value"])
+        slots = hit.astype(np.int32)
+        nan = np.isnan(values)
+        if nan.any():
+            slots[nan] = n_miss
+        return slots
+
+    def _rule_index(self, X):
+        """Declared-rule index of every row (ELSE = n rules); -1 if missing."""
+        n = X.shape[0]
+        variables = self.variables_
+        if self.rule_table_ is not None:
+            index = np.zeros(n, dtype=np.int32)
+            stride = 1
+            for var in reversed(variables):
+                index += self._slots(X, var) * stride
+                stride *= domain_size(var)
+            return self.rule_table_[index]
+        slots = np.column_stack([self._slots(X, v) for v in variables])
+        result = first_match(slots, self.conditions_)
+        missing = np.zeros(n, dtype=bool)
+        for j, var in enumerate(variables):
+            missing |= slots[:, j] == domain_size(var) - 1
+        result[missing] = -1
+        return result
+
+    def _raise_missing(self, X):
+        counts = []
+        for var in self.variables_:
+            slots = self._slots(X, var)
+            n = int(np.count_nonzero(slots == domain_size(var) - 1))
+            if n and var["column"] not in [c for c, _ in counts]:
+                counts.append((var["column"], n))
+        detail = ", ".join(f"{c!r}: {n} row(s)" for c, n in counts)
+        raise ValueError(
+            f"Missing values in tested column(s) ({detail}). A missing value never "
+            "satisfies or fails a rule silently: clean the data or set "
+            "nan_segment='<name>' to route these rows to their own segment."
+        )
+
+    def _apply_splits(self, X, codes):
+        for split in self.splits_:
+            k = len(split["cuts"]) + 1
+            first = split["first_code"]
+            rows = np.flatnonzero(codes == first)
+            if rows.size == 0:
+                continue
+            values = column_as_float(self._column(X, split["position"]), split["column"])
+            sub = level_codes(values[rows], np.asarray(split["cuts"]))
+            nan = sub == MISSING
+            if nan.any():
+                if self.nan_segment is None:
+                    raise ValueError(
+                        f"split_column {split['column']!r} has {int(nan.sum())} "
+                        f"missing value(s) in segment {split['segment']!r}; set "
+                        "nan_segment to route them."
+                    )
+                codes[rows[nan]] = self.segment_names_.index(self.nan_segment)
+            codes[rows[~nan]] = first + np.minimum(sub[~nan], k - 1)
+        return codes
+
+    def _segment_codes(self, X):
+        rule_index = self._rule_index(X)
+        if self.nan_segment is None and (rule_index < 0).any():
+            self._raise_missing(X)
+        codes = self.rule_codes_[rule_index]
+        if self.splits_:
+            codes = self._apply_splits(X, codes)
+        return codes
+
+    # -- public -----------------------------------------------------------------------
+    def _new_feature_names(self, input_names):
+        return [self.output_column]
+
+    def transform(self, X):
+        """Append the segment of every row.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data with the columns seen at fit.
+
+        Returns
+        -------
+        X_out : {ndarray, DataFrame} of shape (n_samples, n_features + 1)
+            The input columns followed by ``output_column``: segment codes, or
+            names with ``output="names"``.
+        """
+        check_is_fitted(self, "segment_names_")
+        X = self._validate_input(X, reset=False)
+        codes = self._segment_codes(X)
+        if self.output == "names":
+            column = pd.Categorical.from_codes(codes, categories=self.segment_names_)
+            if self._output_dense() == "default":
+                column = np.asarray(column, dtype=object)
+        else:
+            column = codes.astype(np.min_scalar_type(max(len(self.segment_names_), 1)))
+        return self._assemble_output(X, {self.output_column: column})
+
+    def predict(self, X):
+        """Segment name of every row.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data with the columns seen at fit.
+
+        Returns
+        -------
+        names : ndarray of str objects, shape (n_samples,)
+        """
+        check_is_fitted(self, "segment_names_")
+        X = self._validate_input(X, reset=False)
+        return np.asarray(self.segment_names_, dtype=object)[self._segment_codes(X)]
+
+    @property
+    def segment_sizes_(self):
+        """Rows per segment at fit, after merges and splits (pandas Series)."""
+        check_is_fitted(self, "segment_counts_")
+        return pd.Series(
+            self.segment_counts_, index=pd.Index(self.segment_names_, name="segment"),
+            name="size",
+        )
+
+    @property
+    def segment_table_(self):
+        """Size, share, validity and issue per segment (pandas DataFrame)."""
+        sizes = self.segment_sizes_
+        return pd.DataFrame(
+            {
+                "size": sizes,
+                "share": sizes / max(self.n_fit_rows_, 1),
+                "valid": self.segment_valid_,
+                "issue": self.segment_issues_,
+            }
+        )
+
+    def describe(self, cuts=None):
+        """The rule tree in words, with learned cut values and fit sizes.
+
+        Parameters
+        ----------
+        cuts : dict or PercentileThresholder, optional
+            ``cuts_`` of the thresholder that made the level columns (or the
+            fitted thresholder itself) to print the learned cut values.
+
+        Returns
+        -------
+        str
+            Printable description.
+        """
+        check_is_fitted(self, "segment_names_")
+        if cuts is not None and hasattr(cuts, "cuts_"):
+            cuts = cuts.cuts_
+        rules = RuleSet.from_dict(self.rules_)
+        sizes = dict(zip(self.segment_names_, self.segment_counts_.tolist()))
+        text = rules.describe(
+            cuts=cuts, suffix=self.level_suffix, merge_map=self.merge_map_, sizes=sizes
+        )
+        for split in self.splits_:
+            text += (
+                f"\nsplit {split['segment']!r} by {split['column']} at "
+                f"{[round(c, 6) for c in split['cuts']]}"
+            )
+        if self.nan_segment is not None:
+            text += f"\nmissing values -> {self.nan_segment}"
+        return text
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.nan_segment is not None
+        return tags

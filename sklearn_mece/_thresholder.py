@@ -1,0 +1,440 @@
+"""PercentileThresholder: percentile cut points learned at fit, level codes out."""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from ._base import MECETransformerMixin
+from ._levels import (
+    MISSING,
+    NUMPY_METHODS,
+    collapsed_levels,
+    compute_cuts,
+    level_codes,
+)
+
+__all__ = ["CollapsedCutsWarning", "PercentileThresholder"]
+
+
+class CollapsedCutsWarning(UserWarning):
+    """Ties made two cut points equal: the level between them is empty."""
+
+
+class PercentileThresholder(MECETransformerMixin):
+    """Learn percentile cut points per column and add a level code per column.
+
+    For every thresholded column the estimator learns, at ``fit``, the exact
+    values at the requested percentiles (the cuts). ``transform`` appends one
+    small-integer column per thresholded column, ``<column><suffix>``, holding
+    the level of each value: ``0`` below the first cut, ``k`` at or above the
+    last of ``k`` cuts. All input columns pass through unchanged, so later
+    steps still see raw values.
+
+    Parameters
+    ----------
+    percentiles : tuple of float or dict, default=(25, 50, 75)
+        Percentiles in ``[0, 100]``, strictly ascending. A sequence applies to
+        every column in ``columns``; a dict maps each column (name, or position
+        for arrays) to its own percentiles, and the dict's keys are then the
+        thresholded columns.
+    columns : list of str or int, default=None
+        Columns thresholded with a sequence ``percentiles``. ``None`` means all
+        columns. Must be ``None`` when ``percentiles`` is a dict.
+    method : str, default="linear"
+        Percentile method of :func:`numpy.percentile`. The cuts equal
+        ``np.percentile(column, q, method=method)`` on the non-missing values
+        exactly (no subsampling). ``"linear"`` equals pandas'
+        ``Series.quantile``, as in the seed script.
+    cut_values : dict, default=None
+        Business-rule overrides. Maps a column to either a sequence of fixed cut
+        values (replacing all learned cuts of that column) or a dict
+        ``{percentile: value}`` replacing the cut learned at that percentile.
+        Overrides apply to every group. The resulting cuts must be
+        non-decreasing.
+    groupby : str or int, default=None
+        Column whose values define groups (product category, country, ...):
+        cuts are learned per group and applied per row. Global cuts are learned
+        too. The group column passes through untouched.
+    unseen_group : {"global", "error"}, default="global"
+        What ``transform`` does with a row whose group was not seen at fit
+        (missing group values included): use the global cuts, or raise.
+    suffix : str, default="_level"
+        Suffix of the added level columns.
+    select_by_name : bool, default=False
+        If False, DataFrames at ``transform`` must have exactly the columns seen
+        at fit in the same order (scikit-learn's convention). If True, the
+        columns seen at fit are selected by name: extra columns are ignored and
+        the order may differ; a missing column is still an error.
+
+    Attributes
+    ----------
+    cuts_ : dict of str -> ndarray of float64
+        Ascending cut values of each thresholded column (global cuts).
+    percentiles_ : dict of str -> ndarray of float64
+        The percentile behind each cut (``NaN`` where a fixed value overrides).
+    n_levels_ : dict of str -> int
+        Number of levels of each column (number of cuts + 1).
+    effective_n_levels_ : dict of str -> int
+        Number of levels that can hold values: fewer than ``n_levels_`` when
+        ties made cuts equal (a :class:`CollapsedCutsWarning` was issued).
+    collapsed_levels_ : dict of str -> list of int
+        Level codes that are empty by construction, per column.
+    columns_ : list of str
+        Names of the thresholded columns, in output order.
+    column_positions_ : list of int
+        Their positions in the data seen at fit.
+    groups_ : list
+        Group values seen at fit (only with ``groupby``).
+    group_cuts_ : dict of str -> ndarray of shape (n_groups, n_cuts)
+        Cuts per group, rows in the order of ``groups_`` (only with
+        ``groupby``).
+    n_features_in_ : int
+        Number of columns seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the columns seen during fit, when X had string column names.
+
+    See Also
+    --------
+    HierarchicalSegmenter : Turns level codes into MECE segments.
+    sklearn.preprocessing.KBinsDiscretizer : Bins features; subsamples
+        200,000 rows by default and drops tied bins.
+
+    Notes
+    -----
+    *Ties on a cut.* A value equal to a cut goes to the upper level (``>=``).
+    When many values are tied, two percentiles may give the same cut; the level
+    between them is then empty: it keeps its code, the collapse is recorded in
+    ``collapsed_levels_`` and ``effective_n_levels_``, and a warning is issued.
+
+    *Missing values.* ``NaN`` is ignored when learning the cuts and gets the
+    level code ``-1`` at transform; the segmenter then refuses it or routes it
+    to a named segment. Infinite values are refused with a ``ValueError``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_mece import PercentileThresholder
+    >>> X = pd.DataFrame({"aov": [10.0, 20.0, 30.0, 40.0, 50.0],
+    ...                   "user": ["a", "b", "c", "d", "e"]})
+    >>> t = PercentileThresholder(percentiles={"aov": (40, 75)}).fit(X)
+    >>> t.cuts_
+    {'aov': array([26., 40.])}
+    >>> t.set_output(transform="pandas").transform(X)
+        aov user  aov_level
+    0  10.0    a          0
+    1  20.0    b          0
+    2  30.0    c          1
+    3  40.0    d          2
+    4  50.0    e          2
+    """
+
+    _parameter_constraints: dict = {
+        "percentiles": ["array-like", dict],
+        "columns": [list, tuple, None],
+        "method": [StrOptions(set(NUMPY_METHODS))],
+        "cut_values": [dict, None],
+        "groupby": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
+        "unseen_group": [StrOptions({"global", "error"})],
+        "suffix": [str],
+        "select_by_name": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        percentiles=(25, 50, 75),
+        *,
+        columns=None,
+        method="linear",
+        cut_values=None,
+        groupby=None,
+        unseen_group="global",
+        suffix="_level",
+        select_by_name=False,
+    ):
+        self.percentiles = percentiles
+        self.columns = columns
+        self.method = method
+        self.cut_values = cut_values
+        self.groupby = groupby
+        self.unseen_group = unseen_group
+        self.suffix = suffix
+        self.select_by_name = select_by_name
+
+    # -- configuration ------------------------------------------------------------------
+    def _column_spec(self, n_features):
+        """List of (position, percentiles) for the thresholded columns."""
+        if isinstance(self.percentiles, dict):
+            if self.columns is not None:
+                raise ValueError(
+                    "`columns` must be None when `percentiles` is a dict: the "
+                    "dict's keys are the thresholded columns."
+                )
+            items = list(self.percentiles.items())
+        else:
+            columns = range(n_features) if self.columns is None else self.columns
+            items = [(c, self.percentiles) for c in columns]
+        if not items:
+            raise ValueError("No column to threshold.")
+        spec, seen = [], set()
+        for column, q in items:
+            pos = self._resolve_column(column, "thresholded column")
+            if pos in seen:
+                raise ValueError(f"Column {column!r} is listed twice.")
+            seen.add(pos)
+            spec.append((pos, self._check_percentiles(q, column)))
+        return spec
+
+    @staticmethod
+    def _check_percentiles(q, column):
+        q = np.asarray(q, dtype=np.float64).ravel()
+        if q.size == 0 or q.size > 126:
+            raise ValueError(
+                f"Column {column!r}: give between 1 and 126 percentiles, got {q.size}."
+            )
+        if np.any(np.isnan(q)) or q.min() < 0 or q.max() > 100:
+            raise ValueError(
+                f"Column {column!r}: percentiles must be in [0, 100], got {q.tolist()}."
+            )
+        if np.any(np.diff(q) <= 0):
+            raise ValueError(
+                f"Column {column!r}: percentiles must be strictly ascending, got "
+                f"{q.tolist()}."
+            )
+        return q
+
+    def _overrides_for(self, name, position):
+        if not self.cut_values:
+            return None
+        for key, value in self.cut_values.items():
+            if key == name or (isinstance(key, (int, np.integer)) and key == position):
+                return value
+        return None
+
+    @staticmethod
+    def _apply_override(name, q, cuts, override):
+        if override is None:
+            return q, cuts
+        if isinstance(override, dict):
+            q = q.copy()
+            cuts = cuts.copy()
+            for pct, value in override.items():
+                hits = np.flatnonzero(q == float(pct))
+                if hits.size == 0:
+                    raise ValueError(
+                        f"Column {name!r}: cut_values names percentile {pct!r}, "
+                        f"which is not among its percentiles {q.tolist()}."
+                    )
+                cuts[hits[0]] = float(value)
+            return q, cuts
+        fixed = np.asarray(override, dtype=np.float64).ravel()
+        if fixed.size == 0 or not np.all(np.isfinite(fixed)):
+            raise ValueError(
+                f"Column {name!r}: cut_values must be finite numbers, got {override!r}."
+            )
+        return np.full(fixed.size, np.nan), fixed
+
+    # -- fit ------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Learn the cut values of every thresholded column.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input data; thresholded columns must be numeric, other columns may
+            hold anything.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights; requires ``method`` ``"inverted_cdf"`` or
+            ``"averaged_inverted_cdf"``.
+
+        Returns
+        -------
+        self : object
+            Fitted thresholder.
+        """
+        X = self._validate_input(X, reset=True)
+        names = self._column_labels(X.shape[1])
+        spec = self._column_spec(X.shape[1])
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+            if self.method not in ("inverted_cdf", "averaged_inverted_cdf"):
+                raise ValueError(
+                    "sample_weight requires method='inverted_cdf' or "
+                    f"'averaged_inverted_cdf', got method={self.method!r}."
+                )
+        new_names = {names[pos] + self.suffix for pos, _ in spec}
+        clash = sorted(new_names & set(names))
+        if clash:
+            raise ValueError(
+                f"Output column(s) {clash} already exist in X; choose another `suffix`."
+            )
+
+        group_index = None
+        if self.groupby is not None:
+            gpos = self._resolve_column(self.groupby, "groupby column")
+            if gpos in {pos for pos, _ in spec}:
+                raise ValueError("The groupby column cannot also be thresholded.")
+            codes, uniques = pd.factorize(np.asarray(self._column(X, gpos)))
+            group_index = codes
+            self.groups_ = [u.item() if hasattr(u, "item") else u for u in uniques]
+            self.group_cuts_ = {}
+            self.groupby_position_ = gpos
+
+        self.columns_, self.column_positions_ = [], []
+        self.cuts_, self.percentiles_ = {}, {}
+        self.n_levels_, self.effective_n_levels_, self.collapsed_levels_ = {}, {}, {}
+        for pos, q in spec:
+            name = names[pos]
+            values = self._checked_values(X, pos, name)
+            override = self._overrides_for(name, pos)
+            q_eff, cuts = self._learn(values, q, sample_weight, name, override)
+            self._check_monotone(name, cuts)
+            self.columns_.append(name)
+            self.column_positions_.append(pos)
+            self.cuts_[name] = cuts
+            self.percentiles_[name] = q_eff
+            self.n_levels_[name] = cuts.size + 1
+            empty = collapsed_levels(cuts)
+            self.collapsed_levels_[name] = empty
+            self.effective_n_levels_[name] = cuts.size + 1 - len(empty)
+            if empty:
+                warnings.warn(
+                    f"Column {name!r}: ties make cuts equal {cuts.tolist()}; "
+                    f"level(s) {empty} are empty. Effective number of levels: "
+                    f"{self.effective_n_levels_[name]} of {cuts.size + 1}.",
+                    CollapsedCutsWarning,
+                    stacklevel=3,
+                )
+            if group_index is not None:
+                self.group_cuts_[name] = self._learn_groups(
+                    values, q, sample_weight, name, override, group_index, cuts
+                )
+        return self
+
+    def _checked_values(self, X, pos, name):
+        values = self._float_column(X, pos)
+        n_inf = np.count_nonzero(np.isinf(values))
+        if n_inf:
+            raise ValueError(
+                f"Column {name!r} contains {n_inf} infinite value(s); replace them "
+                "(or mark them missing with NaN) before thresholding."
+            )
+        return values
+
+    def _learn(self, values, q, sample_weight, name, override):
+        if override is not None and not isinstance(override, dict):
+            return self._apply_override(name, q, None, override)
+        try:
+            cuts = compute_cuts(values, q, method=self.method, sample_weight=sample_weight)
+        except ValueError as exc:
+            raise ValueError(f"Column {name!r}: cannot learn cuts: {exc}.") from None
+        return self._apply_override(name, q, cuts, override)
+
+    @staticmethod
+    def _check_monotone(name, cuts):
+        if np.any(np.diff(cuts) < 0):
+            raise ValueError(
+                f"Column {name!r}: cut values must be non-decreasing, got "
+                f"{cuts.tolist()} (check cut_values)."
+            )
+
+    def _learn_groups(self, values, q, sample_weight, name, override, index, cuts):
+        table = np.empty((len(self.groups_), cuts.size))
+        for g, group in enumerate(self.groups_):
+            rows = index == g
+            w = None if sample_weight is None else sample_weight[rows]
+            sub = values[rows]
+            if np.isnan(sub).all() or (w is not None and not np.any(w[~np.isnan(sub)] > 0)):
+                warnings.warn(
+                    f"Column {name!r}: group {group!r} has no usable value; it "
+                    "uses the global cuts.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+                table[g] = cuts
+                continue
+            _, table[g] = self._learn(sub, q, w, name, override)
+            self._check_monotone(f"{name}[{group!r}]", table[g])
+        return table
+
+    # -- transform ------------------------------------------------------------------
+    def _new_feature_names(self, input_names):
+        return [input_names[pos] + self.suffix for pos in self.column_positions_]
+
+    def transform(self, X):
+        """Append the level code of every thresholded column.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data with the columns seen at fit.
+
+        Returns
+        -------
+        X_out : {ndarray, DataFrame} of shape (n_samples, n_features + n_thresholded)
+            The input columns followed by one ``int8`` level column per
+            thresholded column (``-1`` for NaN).
+        """
+        check_is_fitted(self, "cuts_")
+        X = self._validate_input(X, reset=False)
+        names = self._column_labels(X.shape[1])
+        row_groups = self._row_groups(X) if self.groupby is not None else None
+        new = {}
+        for name, pos in zip(self.columns_, self.column_positions_):
+            values = self._checked_values(X, pos, name)
+            if row_groups is None:
+                codes = level_codes(values, self.cuts_[name])
+            else:
+                codes = self._grouped_codes(values, name, row_groups)
+            new[names[pos] + self.suffix] = codes
+        return self._assemble_output(X, new)
+
+    def _row_groups(self, X):
+        values = np.asarray(self._column(X, self.groupby_position_))
+        index = pd.Index(self.groups_).get_indexer(values)
+        unseen = index < 0
+        if unseen.any():
+            if self.unseen_group == "error":
+                examples = pd.unique(values[unseen])[:5].tolist()
+                raise ValueError(
+                    f"groupby column {self.groupby!r}: {int(unseen.sum())} row(s) "
+                    f"have a group not seen at fit, e.g. {examples}."
+                )
+            index[unseen] = len(self.groups_)  # the global cuts' row
+        return index
+
+    def _grouped_codes(self, values, name, row_groups):
+        table = np.vstack([self.group_cuts_[name], self.cuts_[name][None, :]])
+        codes = np.zeros(values.shape[0], dtype=np.int8)
+        for j in range(table.shape[1]):
+            codes += values >= table[row_groups, j]
+        codes[np.isnan(values)] = MISSING
+        return codes
+
+    def get_feature_names_out(self, input_features=None):
+        """Get output feature names for transformation.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input features; ``feature_names_in_`` (or ``x0, x1, ...``) if None.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The input names followed by ``<column><suffix>`` for each
+            thresholded column.
+        """
+        return super().get_feature_names_out(input_features)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

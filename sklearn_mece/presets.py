@@ -1,0 +1,179 @@
+"""The cart-abandoner preset: the seed script's hierarchy as a Pipeline.
+
+The hierarchy is declared once, as plain data (:data:`CART_ABANDONER_RULES`);
+the thresholder's percentiles, the segmenter's rules, ``describe()``, the
+exporters and the command line all read that one declaration.
+"""
+
+from sklearn.pipeline import Pipeline
+
+from ._rules import RuleSet
+from ._segmenter import HierarchicalSegmenter
+from ._thresholder import PercentileThresholder
+
+__all__ = ["CART_ABANDONER_RULES", "describe_pipeline", "make_cart_abandoner_pipeline"]
+
+#: The seed's segment hierarchy over ``avg_order_value``, ``engagement_score``,
+#: ``profitability_score`` and ``days_since_last_order``.
+CART_ABANDONER_RULES = RuleSet.from_dict(
+    {
+        "levels": {
+            "avg_order_value": {
+                "names": ["low", "medium", "high"],
+                "percentiles": [40, 75],
+            },
+            "engagement_score": {
+                "names": ["low", "medium", "high"],
+                "percentiles": [40, 70],
+            },
+            "profitability_score": {"names": ["low", "high"], "percentiles": [70]},
+        },
+        "segments": [
+            {
+                "name": "High_AOV_Premium",
+                "when": [["avg_order_value", "==", "high"]],
+                "description": "Top-quarter basket values: a small lift in recovery "
+                "is worth more here than anywhere else.",
+                "strategy": "Premium recovery: personal outreach, concierge help, "
+                "exclusive rather than discount-led offers.",
+            },
+            {
+                "name": "Med_AOV_High_Engagement",
+                "when": [
+                    ["avg_order_value", "==", "medium"],
+                    ["engagement_score", "==", "high"],
+                ],
+                "description": "Mid-range baskets from highly responsive users: the "
+                "sweet spot between value and likelihood to act.",
+                "strategy": "Targeted incentives with urgency and social proof "
+                "(low stock, others bought).",
+            },
+            {
+                "name": "Med_AOV_Med_Engagement_High_Profit",
+                "when": [
+                    ["avg_order_value", "==", "medium"],
+                    ["engagement_score", "==", "medium"],
+                    ["profitability_score", "==", "high"],
+                ],
+                "description": "Moderately engaged but highly profitable users: "
+                "margin justifies a dedicated effort.",
+                "strategy": "Value-led messaging, loyalty enrolment and product "
+                "education instead of deep discounts.",
+            },
+            {
+                "name": "Low_AOV_High_Engagement",
+                "when": [
+                    ["avg_order_value", "==", "low"],
+                    ["engagement_score", "==", "high"],
+                ],
+                "description": "Small baskets from engaged, price-sensitive users: "
+                "room to grow volume.",
+                "strategy": "Modest percentage discounts, bundles and referral "
+                "rewards.",
+            },
+            {
+                "name": "Recent_Customers",
+                "when": [["days_since_last_order", "<=", 30]],
+                "description": "Bought within the last month: already committed, "
+                "often only need a reminder.",
+                "strategy": "Soft reminders, complementary products and loyalty "
+                "points; no discount needed.",
+            },
+        ],
+        "else": {
+            "name": "Other_Bucket",
+            "description": "Everyone else: a broad base where efficiency matters "
+            "more than personalisation.",
+            "strategy": "Automated reminder sequences, general offers and brand "
+            "awareness.",
+        },
+    }
+)
+
+
+def make_cart_abandoner_pipeline(min_size=500, max_size=20000, **params):
+    """The seed's segmentation as an unfitted scikit-learn Pipeline.
+
+    Steps: ``thresholds`` (:class:`PercentileThresholder`: AOV p40/p75,
+    engagement p40/p70, profitability p70) and ``segments``
+    (:class:`HierarchicalSegmenter` with :data:`CART_ABANDONER_RULES`). Output is
+    pandas; columns are selected by name, so extra input columns pass through
+    and the column order may change between fit and transform.
+
+    Parameters
+    ----------
+    min_size : int or float, default=500
+        Segments smaller at fit merge into the ELSE bucket (``0``: no merge).
+    max_size : int or float, default=20000
+        Segments larger at fit are flagged invalid (see ``segments__max_size_policy``).
+    **params
+        Any ``step__param`` of the pipeline, e.g. ``thresholds__method="lower"``
+        or ``segments__output="codes"``.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Unfitted; ``transform`` returns the input with the level columns and a
+        categorical ``segment`` column added.
+
+    Examples
+    --------
+    >>> from sklearn_mece import make_cart_abandoner_pipeline
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> X = make_cart_abandoners(2_000, random_state=0)
+    >>> pipe = make_cart_abandoner_pipeline(min_size=50)
+    >>> out = pipe.fit_transform(X)
+    >>> len(out) == len(X), out["segment"].isna().any()
+    (True, False)
+    >>> list(pipe.named_steps["segments"].segment_names_)[-1]
+    'Other_Bucket'
+    """
+    rules = CART_ABANDONER_RULES
+    pipe = Pipeline(
+        [
+            (
+                "thresholds",
+                PercentileThresholder(
+                    percentiles=rules.percentiles(), select_by_name=True
+                ),
+            ),
+            (
+                "segments",
+                HierarchicalSegmenter(
+                    rules.to_dict(),
+                    min_size=min_size,
+                    max_size=max_size,
+                    output="names",
+                    select_by_name=True,
+                ),
+            ),
+        ]
+    )
+    pipe.set_output(transform="pandas")
+    if params:
+        pipe.set_params(**params)
+    return pipe
+
+
+def describe_pipeline(pipeline):
+    """Describe a fitted preset-like pipeline: rules with learned cut values.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted, with steps ``thresholds`` and ``segments``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> pipe = make_cart_abandoner_pipeline(min_size=0).fit(
+    ...     make_cart_abandoners(1_000, random_state=0))
+    >>> print(describe_pipeline(pipe).splitlines()[1])  # doctest: +ELLIPSIS
+       - avg_order_value is high (avg_order_value >= ...)
+    """
+    thresholds = pipeline.named_steps["thresholds"]
+    return pipeline.named_steps["segments"].describe(cuts=thresholds.cuts_)
