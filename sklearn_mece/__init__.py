@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from ._mece import MECEReport, check_mece  # noqa: E402
 from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: E402
 from ._segmenter import HierarchicalSegmenter, SegmentSizeWarning  # noqa: E402
 from ._thresholder import CollapsedCutsWarning, PercentileThresholder  # noqa: E402
@@ -17,11 +18,13 @@ __all__ = [
     "Condition",
     "HierarchicalSegmenter",
     "LevelSpec",
+    "MECEReport",
     "PercentileThresholder",
     "RuleSet",
     "Segment",
     "SegmentSizeWarning",
     "__version__",
+    "check_mece",
     "describe_pipeline",
     "load_rules",
     "make_cart_abandoner_pipeline",

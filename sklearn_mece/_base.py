@@ -179,7 +179,7 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
             if not 0 <= column < self.n_features_in_:
                 raise ValueError(
                     f"{what} {column!r} is out of range: X has "
-                    f"{self.n_features_in_} columns."
+                    f"{self.n_features_in_} feature(s)."
                 )
             return int(column)
         if isinstance(column, str):

@@ -204,7 +204,9 @@ class Segment:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"Segment names must be non-empty strings, got {self.name!r}.")
+            raise ValueError(
+                f"Segment names must be non-empty strings, got {self.name!r}."
+            )
         object.__setattr__(self, "conditions", _conditions_from(self.conditions))
 
     @classmethod
@@ -216,7 +218,9 @@ class Segment:
             raise ValueError(f"A segment is a dict with at least 'name'; got {obj!r}.")
         unknown = set(obj) - {"name", "when", "parent", "description", "strategy"}
         if unknown:
-            raise ValueError(f"Segment {obj['name']!r}: unknown keys {sorted(unknown)}.")
+            raise ValueError(
+                f"Segment {obj['name']!r}: unknown keys {sorted(unknown)}."
+            )
         return cls(
             name=obj["name"],
             conditions=obj.get("when"),
@@ -482,8 +486,10 @@ class RuleSet:
 
 
 def _fmt_values(cond):
-    return "[" + ", ".join(map(str, cond.values)) + "]" if cond.op in _SET_OPS else str(
-        cond.value
+    return (
+        "[" + ", ".join(map(str, cond.values)) + "]"
+        if cond.op in _SET_OPS
+        else str(cond.value)
     )
 
 
@@ -526,6 +532,7 @@ def _level_feature(column, levels, suffix):
 
 def _allowed_codes(cond, names, feature):
     """Set of level codes satisfying a level test."""
+
     def code(v):
         if isinstance(v, str):
             if v not in names:

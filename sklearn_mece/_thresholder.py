@@ -263,7 +263,9 @@ class PercentileThresholder(MECETransformerMixin):
         names = self._column_labels(X.shape[1])
         spec = self._column_spec(X.shape[1])
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, ensure_non_negative=True
+            )
             if self.method not in ("inverted_cdf", "averaged_inverted_cdf"):
                 raise ValueError(
                     "sample_weight requires method='inverted_cdf' or "
@@ -332,7 +334,9 @@ class PercentileThresholder(MECETransformerMixin):
         if override is not None and not isinstance(override, dict):
             return self._apply_override(name, q, None, override)
         try:
-            cuts = compute_cuts(values, q, method=self.method, sample_weight=sample_weight)
+            cuts = compute_cuts(
+                values, q, method=self.method, sample_weight=sample_weight
+            )
         except ValueError as exc:
             raise ValueError(f"Column {name!r}: cannot learn cuts: {exc}.") from None
         return self._apply_override(name, q, cuts, override)
@@ -351,7 +355,9 @@ class PercentileThresholder(MECETransformerMixin):
             rows = index == g
             w = None if sample_weight is None else sample_weight[rows]
             sub = values[rows]
-            if np.isnan(sub).all() or (w is not None and not np.any(w[~np.isnan(sub)] > 0)):
+            if np.isnan(sub).all() or (
+                w is not None and not np.any(w[~np.isnan(sub)] > 0)
+            ):
                 warnings.warn(
                     f"Column {name!r}: group {group!r} has no usable value; it "
                     "uses the global cuts.",
