@@ -1,0 +1,135 @@
+import json
+
+import numpy as np
+import pytest
+
+from sklearn_mece import CART_ABANDONER_RULES, Condition, RuleSet, load_rules
+from sklearn_mece._rules import MAX_TABLE_SIZE, build_table, compile_rules, first_match
+
+
+def test_json_round_trip_of_preset_keeps_everything():
+    text = CART_ABANDONER_RULES.to_json()
+    again = RuleSet.from_json(text)
+    assert again == CART_ABANDONER_RULES
+    assert json.loads(again.to_json()) == json.loads(text)
+    assert again.segments[0].strategy and again.else_segment.description
+
+
+def test_toml_and_json_files(tmp_path):
+    toml = tmp_path / "r.toml"
+    toml.write_text(
+        'else = "Other"\n'
+        "[levels.aov]\n"
+        'names = ["low", "high"]\n'
+        "percentiles = [60]\n"
+        "[[segments]]\n"
+        'name = "Big"\n'
+        'when = [["aov", "==", "high"]]\n'
+        'description = "big baskets"\n'
+    )
+    rules = load_rules(toml)
+    assert rules.names == ["Big", "Other"]
+    assert rules.percentiles() == {"aov": (60.0,)}
+    js = tmp_path / "r.json"
+    js.write_text(rules.to_json())
+    assert load_rules(js) == rules
+
+
+def test_bad_rules_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="is not valid"):
+        load_rules(bad)
+    with pytest.raises(ValueError, match="Cannot read rules file"):
+        load_rules(tmp_path / "missing.json")
+
+
+def test_shorthand_when_dict():
+    rules = RuleSet.from_dict(
+        {
+            "levels": {"aov": ["low", "medium", "high"]},
+            "segments": [
+                {"name": "A", "when": {"aov": ["medium", "high"], "days": ["<=", 30]}}
+            ],
+        }
+    )
+    conds = rules.segments[0].conditions
+    assert conds == (
+        Condition("aov", "in", ("medium", "high")),
+        Condition("days", "<=", 30),
+    )
+
+
+@pytest.mark.parametrize(
+    "data, msg",
+    [
+        ({"segments": [{"name": "A"}, {"name": "A"}]}, "Duplicate segment names"),
+        ({"segments": [{"name": "A", "parent": "Z"}]}, "unknown parent"),
+        (
+            {"segments": [{"name": "A", "parent": "B"}, {"name": "B", "parent": "A"}]},
+            "Parent cycle",
+        ),
+        ({"segments": [{"name": "A", "when": [["x", "~", 1]]}]}, "unknown operator"),
+        ({"segments": [{"name": "A", "when": [["x", "in", 1]]}]}, "needs a list"),
+        ({"segments": [{"name": "A", "when": [["x", "<", np.inf]]}]}, "finite"),
+        ({"segments": [{"name": "A", "color": 1}]}, "unknown keys"),
+        ({"segs": []}, "Unknown keys"),
+    ],
+)
+def test_invalid_declarations(data, msg):
+    with pytest.raises(ValueError, match=msg):
+        RuleSet.from_dict(data)
+
+
+def test_unknown_level_and_undeclared_level_names():
+    rules = RuleSet.from_dict(
+        {
+            "levels": {"aov": ["low", "high"]},
+            "segments": [{"name": "A", "when": [["aov", "==", "medium"]]}],
+        }
+    )
+    with pytest.raises(ValueError, match="unknown level 'medium'"):
+        compile_rules(rules, lambda c: 0)
+    rules = RuleSet.from_dict(
+        {"segments": [{"name": "A", "when": [["eng", "==", "high"]]}]}
+    )
+    with pytest.raises(ValueError, match="no levels are declared for 'eng'"):
+        compile_rules(rules, lambda c: 0)
+
+
+def test_level_comparisons_compile_to_code_sets():
+    rules = RuleSet.from_dict(
+        {
+            "levels": {"e": ["low", "medium", "high"]},
+            "segments": [
+                {"name": "A", "when": [["e", ">=", "medium"]]},
+                {"name": "B", "when": [["e", "not in", ["high"]]]},
+                {"name": "C", "when": [["e_level", "==", 0]]},
+            ],
+        }
+    )
+    variables, conds = compile_rules(rules, lambda c: 0)
+    assert len(variables) == 1 and variables[0]["column"] == "e_level"
+    assert [c[0][1] for c in conds] == [[1, 2], [0, 1], [0]]
+
+
+def test_table_and_row_evaluation_agree():
+    rules = CART_ABANDONER_RULES
+    variables, conds = compile_rules(rules, lambda c: 0)
+    table = build_table(variables, conds)
+    domains = [v["n_levels"] + 1 if v["kind"] == "level" else 3 for v in variables]
+    assert table.size == np.prod(domains) < MAX_TABLE_SIZE
+    slots = np.indices(domains).reshape(len(domains), -1).T
+    direct = first_match(slots, conds)
+    missing = (slots == np.array(domains) - 1).any(axis=1)
+    assert np.array_equal(table[~missing], direct[~missing])
+    assert (table[missing] == -1).all()
+
+
+def test_describe_shows_cut_values():
+    text = CART_ABANDONER_RULES.describe(
+        cuts={"avg_order_value": np.array([100.0, 250.0])}
+    )
+    assert "100 <= avg_order_value < 250" in text
+    assert "avg_order_value >= 250" in text
+    assert "ELSE" in text

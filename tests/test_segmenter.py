@@ -1,0 +1,282 @@
+import operator
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sklearn_mece._rules as rules_module
+from sklearn_mece import HierarchicalSegmenter, SegmentSizeWarning
+
+LEVELS = {"a": ["low", "medium", "high"]}
+
+
+def _frame(n=1_000, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "a_level": rng.integers(0, 3, n).astype(np.int8),
+            "days": rng.integers(0, 90, n),
+            "spend": rng.gamma(2.0, 50.0, n),
+            "user": np.arange(n),
+            "note": rng.choice(["x", "y"], n),
+        }
+    )
+
+
+RULES = {
+    "levels": LEVELS,
+    "segments": [
+        {"name": "High", "when": [["a", "==", "high"]]},
+        {"name": "Recent", "when": [["days", "<=", 30]]},
+        {"name": "MidSpender", "when": [["a", "==", "medium"], ["spend", ">", 100]]},
+    ],
+    "else": "Rest",
+}
+
+
+def _reference(X):
+    """Sequential masks, written independently of the package."""
+    out = pd.Series("Rest", index=X.index, dtype=object)
+    free = pd.Series(True, index=X.index)
+    for name, mask in [
+        ("High", X["a_level"] == 2),
+        ("Recent", X["days"] <= 30),
+        ("MidSpender", (X["a_level"] == 1) & (X["spend"] > 100)),
+    ]:
+        hit = free & mask
+        out[hit] = name
+        free &= ~hit
+    return out
+
+
+def test_first_matching_rule_wins_and_else_catches_rest():
+    X = _frame()
+    seg = HierarchicalSegmenter(RULES, output="names").set_output(transform="pandas")
+    out = seg.fit_transform(X)
+    assert (out["segment"].astype(object) == _reference(X)).all()
+    assert seg.segment_names_ == ["High", "Recent", "MidSpender", "Rest"]
+    assert seg.segment_sizes_.sum() == len(X)
+    assert list(seg.predict(X)) == list(_reference(X))
+    # pass-through columns untouched, including text
+    pd.testing.assert_frame_equal(out[X.columns], X)
+
+
+def test_codes_by_default_index_segment_names():
+    X = _frame()
+    seg = HierarchicalSegmenter(RULES).set_output(transform="pandas")
+    codes = seg.fit_transform(X)["segment"].to_numpy()
+    names = np.asarray(seg.segment_names_, dtype=object)[codes]
+    assert list(names) == list(_reference(X))
+
+
+def test_min_size_merges_into_parent_transitively_and_is_learned_at_fit():
+    X = _frame(2_000)
+    X["a_level"] = np.where(np.arange(2_000) < 30, 2, np.minimum(X["a_level"], 1))
+    rules = {
+        "levels": LEVELS,
+        "segments": [
+            {"name": "High", "when": [["a", "==", "high"]], "parent": "Mid"},
+            {"name": "Mid", "when": [["a", "==", "medium"], ["days", "<", 3]]},
+            {"name": "Recent", "when": [["days", "<=", 30]]},
+        ],
+        "else": "Rest",
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SegmentSizeWarning)
+        seg = HierarchicalSegmenter(rules, min_size=100, output="names").fit(X)
+    # High (30 rows) -> Mid; Mid (+High) still < 100 -> Rest
+    assert seg.merge_map_ == {
+        "High": "Rest",
+        "Mid": "Rest",
+        "Recent": "Recent",
+        "Rest": "Rest",
+    }
+    assert seg.segment_names_ == ["Recent", "Rest"]
+    labels = seg.predict(X)
+    assert set(labels[:30]) <= {"Recent", "Rest"}
+    # decided at fit: a batch with only "High" rows is still labelled by the map
+    only_high = X.iloc[:30]
+    assert np.array_equal(seg.predict(only_high), labels[:30])
+
+
+def test_min_size_fraction_and_zero():
+    X = _frame(1_000)
+    seg = HierarchicalSegmenter(RULES, min_size=0.2).fit(X)
+    assert seg.min_size_ == 200
+    assert all(s >= 200 for s in seg.segment_sizes_.drop("Rest"))
+    none = HierarchicalSegmenter(RULES, min_size=0).fit(X)
+    assert none.segment_names_ == ["High", "Recent", "MidSpender", "Rest"]
+
+
+def test_max_size_flag_warns_and_reports_invalid():
+    X = _frame(1_000)
+    with pytest.warns(SegmentSizeWarning, match="> max_size 200"):
+        seg = HierarchicalSegmenter(RULES, max_size=200).fit(X)
+    table = seg.segment_table_
+    assert not table.loc["Rest", "valid"] or table.loc["Rest", "size"] <= 200
+    assert (table["valid"] == (table["size"] <= 200)).all()
+
+
+def test_max_size_split_is_deterministic_and_respects_limit():
+    X = _frame(3_000)
+    seg = HierarchicalSegmenter(
+        RULES, max_size=400, max_size_policy="split", split_column="spend"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SegmentSizeWarning)
+        seg.fit(X)
+    assert seg.segment_sizes_.max() <= 400
+    assert seg.segment_sizes_.sum() == len(X)
+    assert any(n.startswith("Rest_") for n in seg.segment_names_)
+    again = HierarchicalSegmenter(**seg.get_params()).fit(
+        X.sample(frac=1, random_state=1)
+    )
+    assert again.segment_names_ == seg.segment_names_
+    assert np.array_equal(again.predict(X), seg.predict(X))
+    split = seg.splits_[0]
+    rows = seg.predict(X) == f"{split['segment']}_1"
+    assert (X.loc[rows, "spend"] < split["cuts"][0]).all()
+
+
+def test_split_needs_a_column():
+    with pytest.raises(ValueError, match="split_column"):
+        HierarchicalSegmenter(RULES, max_size=100, max_size_policy="split").fit(
+            _frame()
+        )
+
+
+def test_nan_in_tested_column_raises_naming_column_and_count():
+    X = _frame().astype({"days": float})
+    X.loc[[1, 5, 9], "days"] = np.nan
+    with pytest.raises(ValueError, match="'days': 3 row\\(s\\)"):
+        HierarchicalSegmenter(RULES).fit(X)
+    seg = HierarchicalSegmenter(RULES).fit(_frame().astype({"days": float}))
+    with pytest.raises(ValueError, match="'days': 3 row\\(s\\)"):
+        seg.transform(X)
+
+
+def test_nan_routed_to_named_segment_never_satisfies_a_rule():
+    X = _frame().astype({"days": float})
+    X.loc[[1, 5, 9], "days"] = np.nan
+    X.loc[1, "a_level"] = 2  # would match "High" without looking at days
+    X.loc[2, "a_level"] = -1  # missing level code
+    seg = HierarchicalSegmenter(RULES, nan_segment="Unknown", output="names").fit(X)
+    labels = seg.predict(X)
+    assert set(labels[[1, 2, 5, 9]]) == {"Unknown"}
+    assert seg.segment_sizes_["Unknown"] == 4
+    assert seg.segment_names_[-1] == "Unknown"
+
+
+def test_nan_in_untested_column_passes_through():
+    X = _frame()
+    X["extra"] = np.nan
+    HierarchicalSegmenter(RULES).fit(X)
+
+
+def test_inf_and_bad_level_codes_are_refused():
+    X = _frame().astype({"days": float})
+    X.loc[0, "days"] = np.inf
+    with pytest.raises(ValueError, match="'days' contains 1 infinite"):
+        HierarchicalSegmenter(RULES).fit(X)
+    X = _frame()
+    X.loc[0, "a_level"] = 7
+    with pytest.raises(ValueError, match="not level codes 0..2"):
+        HierarchicalSegmenter(RULES).fit(X)
+
+
+def test_unknown_column_in_rule():
+    rules = {"segments": [{"name": "A", "when": [["nope", "<", 1]]}]}
+    with pytest.raises(ValueError, match="Unknown rule column 'nope'"):
+        HierarchicalSegmenter(rules).fit(_frame())
+
+
+def test_empty_input():
+    with pytest.raises(ValueError, match="0 sample"):
+        HierarchicalSegmenter(RULES).fit(_frame().iloc[:0])
+
+
+def test_rules_from_file(tmp_path):
+    path = tmp_path / "rules.json"
+    from sklearn_mece import RuleSet
+
+    path.write_text(RuleSet.from_dict(RULES).to_json())
+    seg = HierarchicalSegmenter(str(path), output="names").fit(_frame())
+    assert list(seg.predict(_frame())) == list(_reference(_frame()))
+
+
+def test_describe_lists_rules_sizes_and_merges():
+    X = _frame()
+    seg = HierarchicalSegmenter(RULES, min_size=0).fit(X)
+    text = seg.describe(cuts={"a": np.array([1.5, 2.5])})
+    assert "1. High" in text and "a is high (a >= 2.5)" in text
+    assert f"[n={seg.segment_sizes_['High']:,}]" in text
+
+
+# ---------------------------------------------------------------------------------
+# Property: every row in exactly one segment, for arbitrary data and rules
+# ---------------------------------------------------------------------------------
+_OPS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+condition = st.tuples(
+    st.integers(0, 3), st.sampled_from(sorted(_OPS)), st.integers(-2, 4)
+)
+rule_lists = st.lists(st.lists(condition, min_size=0, max_size=3), max_size=6)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    data=st.lists(
+        st.lists(st.integers(-3, 5), min_size=4, max_size=4), min_size=1, max_size=60
+    ),
+    rules=rule_lists,
+    min_size=st.integers(0, 10),
+    small_table=st.booleans(),
+)
+def test_every_row_in_exactly_one_segment(
+    monkeypatch, data, rules, min_size, small_table
+):
+    if small_table:  # force the row-wise path instead of the lookup table
+        monkeypatch.setattr(rules_module, "MAX_TABLE_SIZE", 1)
+    X = np.asarray(data, dtype=float)
+    decl = [
+        {"name": f"s{i}", "when": [[c, op, v] for c, op, v in conds]}
+        for i, conds in enumerate(rules)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SegmentSizeWarning)
+        seg = HierarchicalSegmenter(decl, min_size=min_size).fit(X)
+    codes = seg.transform(X)[:, -1].astype(int)
+    # exactly one valid segment per row, sizes sum to the row count
+    assert codes.shape == (len(X),)
+    assert ((codes >= 0) & (codes < len(seg.segment_names_))).all()
+    assert seg.segment_sizes_.sum() == len(X)
+    assert np.array_equal(
+        np.bincount(codes, minlength=len(seg.segment_names_)), seg.segment_counts_
+    )
+    # and it is the first matching rule (after the learned merges)
+    names = np.asarray(seg.segment_names_)[codes]
+    for row, name in zip(X, names):
+        first = next(
+            (
+                d["name"]
+                for d in decl
+                if all(_OPS[op](row[c], v) for c, op, v in d["when"])
+            ),
+            "Other",
+        )
+        assert seg.merge_map_[first] == name
