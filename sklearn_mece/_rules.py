@@ -699,9 +699,10 @@ def build_table(variables, conditions):
     size = int(np.prod(domains, dtype=np.float64)) if domains else 1
     if size > MAX_TABLE_SIZE:
         return None
-    if not domains:
-        return np.array([len(conditions)], dtype=np.int32)
-    slots = np.indices(domains, dtype=np.int16).reshape(len(domains), -1).T
+    if domains:
+        slots = np.indices(domains, dtype=np.int16).reshape(len(domains), -1).T
+    else:  # no variable: one combination, in which rules without conditions match
+        slots = np.zeros((1, 0), dtype=np.int16)
     table = first_match(slots, conditions)
     missing = (slots == np.asarray(domains, dtype=np.int16) - 1).any(axis=1)
     table[missing] = -1
