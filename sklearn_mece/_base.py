@@ -13,6 +13,7 @@ Every estimator of the package follows one contract:
   (or ``"polars"``) is configured.
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -62,10 +63,10 @@ def column_as_float(values, name):
     --------
     >>> column_as_float([1, 2, 3], "days")
     array([1., 2., 3.])
-    >>> column_as_float(["a"], "days")
+    >>> column_as_float(["a"], "days")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Column 'days' must be numeric: could not convert string to float: 'a'
+    ValueError: Column 'days' must be numeric: could not convert string to float: ...
     """
     if isinstance(values, pd.Series):
         if isinstance(values.dtype, pd.CategoricalDtype):
@@ -87,6 +88,49 @@ def column_as_float(values, name):
         return values.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"Column {name!r} must be numeric: {exc}") from None
+
+
+@functools.lru_cache(maxsize=128)
+def _categorical_dtype(names):
+    return pd.CategoricalDtype(list(names))
+
+
+def categorical_dtype(names):
+    """``pandas.CategoricalDtype(names)``, cached (building one costs ~0.1 ms).
+
+    Parameters
+    ----------
+    names : sequence of str
+        The categories, in code order.
+
+    Returns
+    -------
+    pandas.CategoricalDtype
+
+    Examples
+    --------
+    >>> categorical_dtype(["a", "b"]) is categorical_dtype(("a", "b"))
+    True
+    """
+    return _categorical_dtype(tuple(names))
+
+
+#: Up to this many rows, output frames are rebuilt from their columns (a copy
+#: of a few rows, ~7x faster than ``pd.concat``); above, ``pd.concat`` shares
+#: the input's memory.
+_SMALL_FRAME = 1024
+
+
+def _small_frame(base, new_columns):
+    if not hasattr(base, "_get_column_array"):  # pragma: no cover - older pandas
+        added = pd.DataFrame(new_columns, index=base.index, copy=False)
+        return pd.concat([base, added], axis=1)
+    arrays = [base._get_column_array(i) for i in range(base.shape[1])]
+    arrays.extend(new_columns.values())
+    columns = pd.Index([*base.columns, *new_columns], dtype=object)
+    return pd.DataFrame._from_arrays(
+        arrays, columns=columns, index=base.index, verify_integrity=False
+    )
 
 
 class MECETransformerMixin(TransformerMixin, BaseEstimator):
@@ -136,6 +180,14 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
                 ensure_all_finite=False,
                 accept_sparse=False,
             )
+        fitted_names = None if reset else getattr(self, "feature_names_in_", None)
+        if fitted_names is not None and X.ndim == 2 and X.shape[0] > 0:
+            # Fast path (single rows!): the columns are exactly those seen at
+            # fit, so validate_data would find nothing to say. Anything else
+            # goes through the full checks below, for their errors/warnings.
+            columns = X.columns.tolist()
+            if columns == fitted_names.tolist():
+                return X
         if (
             not reset
             and getattr(self, "select_by_name", False)
@@ -207,7 +259,21 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
             return X.iloc[:, position]
         return X[:, position]
 
+    @staticmethod
+    def _column_array(X, position):
+        """The column's values without building a Series (ndarray or pandas
+        extension array); ``X.iloc[:, position]`` costs ~30x more on one row."""
+        if _is_dataframe(X):
+            get = getattr(X, "_get_column_array", None)
+            if get is not None:
+                return get(position)
+            return X.iloc[:, position].array
+        return X[:, position]
+
     def _float_column(self, X, position):
+        values = self._column_array(X, position)
+        if isinstance(values, np.ndarray) and values.dtype == np.float64:
+            return values
         name = self._column_labels(X.shape[1])[position]
         return column_as_float(self._column(X, position), name)
 
@@ -228,8 +294,11 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
                 base = X
             else:
                 base = pd.DataFrame(X, columns=self._column_labels(X.shape[1]))
-            added = pd.DataFrame(new_columns, index=base.index, copy=False)
-            out = pd.concat([base, added], axis=1)
+            if base.shape[0] <= _SMALL_FRAME:
+                out = _small_frame(base, new_columns)
+            else:
+                added = pd.DataFrame(new_columns, index=base.index, copy=False)
+                out = pd.concat([base, added], axis=1)
             if dense == "polars":
                 import polars as pl
 
