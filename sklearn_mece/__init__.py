@@ -2,16 +2,20 @@
 
 __version__ = "0.1.0"
 
+from ._lift import assign_holdout  # noqa: E402
 from ._mece import MECEReport, check_mece  # noqa: E402
 from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: E402
+from ._scorer import SegmentScorer  # noqa: E402
 from ._segmenter import HierarchicalSegmenter, SegmentSizeWarning  # noqa: E402
-from .io import load, save  # noqa: E402
 from ._thresholder import CollapsedCutsWarning, PercentileThresholder  # noqa: E402
+from .export import export_assignments, export_report, segment_report  # noqa: E402
+from .io import load, save  # noqa: E402
 from .presets import (  # noqa: E402
     CART_ABANDONER_RULES,
     describe_pipeline,
     make_cart_abandoner_pipeline,
 )
+from .report import html_report, write_html_report  # noqa: E402
 
 __all__ = [
     "CART_ABANDONER_RULES",
@@ -23,12 +27,19 @@ __all__ = [
     "PercentileThresholder",
     "RuleSet",
     "Segment",
+    "SegmentScorer",
     "SegmentSizeWarning",
     "__version__",
+    "assign_holdout",
     "check_mece",
     "describe_pipeline",
+    "export_assignments",
+    "export_report",
+    "html_report",
     "load",
     "load_rules",
     "make_cart_abandoner_pipeline",
     "save",
+    "segment_report",
+    "write_html_report",
 ]

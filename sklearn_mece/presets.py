@@ -5,9 +5,12 @@ the thresholder's percentiles, the segmenter's rules, ``describe()``, the
 exporters and the command line all read that one declaration.
 """
 
+import os
+
 from sklearn.pipeline import Pipeline
 
-from ._rules import RuleSet
+from ._rules import RuleSet, load_rules
+from ._scorer import SegmentScorer
 from ._segmenter import HierarchicalSegmenter
 from ._thresholder import PercentileThresholder
 
@@ -91,13 +94,17 @@ CART_ABANDONER_RULES = RuleSet.from_dict(
 )
 
 
-def make_cart_abandoner_pipeline(min_size=500, max_size=20000, **params):
+def make_cart_abandoner_pipeline(
+    min_size=500, max_size=20000, *, rules=None, scoring_weights=None, **params
+):
     """The seed's segmentation as an unfitted scikit-learn Pipeline.
 
     Steps: ``thresholds`` (:class:`PercentileThresholder`: AOV p40/p75,
-    engagement p40/p70, profitability p70) and ``segments``
-    (:class:`HierarchicalSegmenter` with :data:`CART_ABANDONER_RULES`). Output is
-    pandas; columns are selected by name, so extra input columns pass through
+    engagement p40/p70, profitability p70), ``segments``
+    (:class:`HierarchicalSegmenter` with :data:`CART_ABANDONER_RULES`) and
+    ``scores`` (:class:`SegmentScorer`: the seed's five dimensions and tiers;
+    pass ``scores__treatment=`` and ``scores__outcome=`` for an observed lift).
+    Output is pandas; columns are selected by name, so extra input columns pass through
     and the column order may change between fit and transform.
 
     Parameters
@@ -106,6 +113,16 @@ def make_cart_abandoner_pipeline(min_size=500, max_size=20000, **params):
         Segments smaller at fit merge into the ELSE bucket (``0``: no merge).
     max_size : int or float, default=20000
         Segments larger at fit are flagged invalid (see ``segments__max_size_policy``).
+    rules : RuleSet, dict or str, default=None
+        Another hierarchy in place of :data:`CART_ABANDONER_RULES`: a
+        :class:`RuleSet`, its plain-data form or the path of a JSON/TOML rules
+        file (:func:`load_rules`). The thresholder learns the percentiles its
+        ``levels`` section declares (:meth:`RuleSet.percentiles`).
+    scoring_weights : dict or sequence of 5 floats, default=None
+        The seed's ``scoring_weights`` (``conversion_potential``,
+        ``profitability``, ``lift_vs_control``, ``strategic_fit``,
+        ``size_score``), passed to the scorer as ``scores__weights``; ``None``:
+        the seed's 0.25 / 0.25 / 0.20 / 0.20 / 0.10.
     **params
         Any ``step__param`` of the pipeline, e.g. ``thresholds__method="lower"``
         or ``segments__output="codes"``.
@@ -113,8 +130,9 @@ def make_cart_abandoner_pipeline(min_size=500, max_size=20000, **params):
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Unfitted; ``transform`` returns the input with the level columns and a
-        categorical ``segment`` column added.
+        Unfitted; ``transform`` returns the input with the level columns, a
+        categorical ``segment``, a float ``segment_score`` and a categorical
+        ``segment_tier`` (``"Tier 1"`` .. ``"Tier 4"``) added.
 
     Examples
     --------
@@ -123,12 +141,27 @@ def make_cart_abandoner_pipeline(min_size=500, max_size=20000, **params):
     >>> X = make_cart_abandoners(2_000, random_state=0)
     >>> pipe = make_cart_abandoner_pipeline(min_size=50)
     >>> out = pipe.fit_transform(X)
-    >>> len(out) == len(X), out["segment"].isna().any()
+    >>> len(out) == len(X), bool(out["segment"].isna().any())
     (True, False)
     >>> list(pipe.named_steps["segments"].segment_names_)[-1]
     'Other_Bucket'
+    >>> list(out.columns[-3:])
+    ['segment', 'segment_score', 'segment_tier']
+    >>> report = pipe.named_steps["scores"].report_
+    >>> report["score"].idxmax()
+    'High_AOV_Premium'
     """
-    rules = CART_ABANDONER_RULES
+    if rules is None:
+        rules = CART_ABANDONER_RULES
+    elif isinstance(rules, (str, os.PathLike)):
+        rules = load_rules(rules)
+    else:
+        rules = RuleSet.from_dict(rules)
+    if not rules.percentiles():
+        raise ValueError(
+            "The rules declare no percentiles under 'levels'; the thresholder "
+            "needs at least one feature with percentiles."
+        )
     pipe = Pipeline(
         [
             (
@@ -144,6 +177,16 @@ def make_cart_abandoner_pipeline(min_size=500, max_size=20000, **params):
                     min_size=min_size,
                     max_size=max_size,
                     output="names",
+                    select_by_name=True,
+                ),
+            ),
+            (
+                "scores",
+                SegmentScorer(
+                    weights=scoring_weights,
+                    min_size=min_size or None,
+                    max_size=max_size,
+                    tier_output="names",
                     select_by_name=True,
                 ),
             ),

@@ -1,0 +1,507 @@
+"""Lift versus control per segment: observed (with intervals), simulated, holdout.
+
+* :func:`observed_lift` compares the outcome of contacted customers
+  (``treatment == 1``) with the holdout (``treatment == 0``) in every segment:
+  the difference of conversion rates with a Newcombe or Agresti–Caffo interval
+  (``statsmodels.stats.proportion``), or the difference of mean spend with a
+  Welch interval (``statsmodels.stats.weightstats``), and p-values corrected
+  for multiple comparisons across segments
+  (``statsmodels.stats.multitest.multipletests``). statsmodels is an optional
+  dependency (``pip install 'sklearn-mece[stats]'``), imported only here.
+* :func:`simulated_lift` is the seed script's stand-in when no campaign data
+  exists, labelled as such wherever it is reported.
+* :func:`assign_holdout` gives each customer id a stable control flag, so that
+  the next campaign produces exactly the data :func:`observed_lift` needs.
+"""
+
+import hashlib
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CI_METHODS",
+    "P_ADJUST_METHODS",
+    "assign_holdout",
+    "lift_to_unit",
+    "observed_lift",
+    "simulated_lift",
+]
+
+#: Interval methods for a difference of two rates, as spelled by statsmodels,
+#: each with the test that goes with it.
+CI_METHODS = {"newcomb": "score", "agresti-caffo": "agresti-caffo"}
+
+#: Corrections accepted from ``statsmodels.stats.multitest.multipletests``.
+P_ADJUST_METHODS = (
+    "holm",
+    "bonferroni",
+    "sidak",
+    "holm-sidak",
+    "simes-hochberg",
+    "hommel",
+    "fdr_bh",
+    "fdr_by",
+)
+
+_LIFT_FIELDS = (
+    "n_treated",
+    "n_control",
+    "rate_treated",
+    "rate_control",
+    "lift_observed",
+    "lift_ci_low",
+    "lift_ci_high",
+    "lift_p_value",
+    "lift_p_adjusted",
+    "lift_significant",
+)
+
+
+def _statsmodels():
+    try:
+        from statsmodels.stats import multitest, proportion, weightstats
+    except ImportError as exc:  # pragma: no cover - exercised without statsmodels
+        raise ImportError(
+            "Observed lift needs statsmodels: pip install 'sklearn-mece[stats]'."
+        ) from exc
+    return proportion, weightstats, multitest
+
+
+# -- simulated lift ---------------------------------------------------------------------
+def simulated_lift(engagement, aov):
+    """The seed script's simulated lift: ``0.1 + 0.4 * engagement + 0.3 * aov``.
+
+    The seed drew ``0.4 * engagement + 0.3 * normalised AOV`` plus a random
+    ``N(0.1, 0.05)`` term; here the random term is replaced by its mean so that
+    the result is deterministic. It is an assumption ("engaged, high-value
+    customers respond more"), not a measurement: every report labels it
+    ``lift_source="simulated"``.
+
+    Parameters
+    ----------
+    engagement, aov : array-like of float in [0, 1]
+        Per-segment engagement and normalised order value.
+
+    Returns
+    -------
+    ndarray of float in [0.1, 0.8]
+
+    Examples
+    --------
+    >>> simulated_lift([0.0, 1.0], [0.0, 1.0])
+    array([0.1, 0.8])
+    """
+    e = np.asarray(engagement, dtype=np.float64)
+    a = np.asarray(aov, dtype=np.float64)
+    return np.clip(0.1 + 0.4 * e + 0.3 * a, 0.0, 1.0)
+
+
+def lift_to_unit(lift, scale):
+    """Map a lift to [0, 1]: ``0.5 + 0.5 * lift / scale``, clipped.
+
+    No effect maps to 0.5; an effect of ``+scale`` to 1 and ``-scale`` to 0.
+    :class:`SegmentScorer` learns ``scale`` at fit as the largest absolute
+    observed lift over the segments, so the strongest effect scores 1 (or 0
+    when it is negative) and the others keep their sign and their ratio to it.
+
+    Parameters
+    ----------
+    lift : array-like of float
+        Observed differences, treated minus control (rates or amounts).
+    scale : float
+        Positive scale; ``0`` maps everything to 0.5.
+
+    Returns
+    -------
+    ndarray of float in [0, 1]
+
+    Examples
+    --------
+    >>> lift_to_unit([0.02, -0.01, 0.0], scale=0.02)
+    array([1.  , 0.25, 0.5 ])
+    """
+    lift = np.asarray(lift, dtype=np.float64)
+    if not scale > 0:
+        return np.full(lift.shape, 0.5)
+    return np.clip(0.5 + 0.5 * lift / scale, 0.0, 1.0)
+
+
+# -- observed lift ----------------------------------------------------------------------
+def _outcome_kind(outcome, outcome_type):
+    binary = bool(np.isin(outcome, (0.0, 1.0)).all())
+    if outcome_type == "auto":
+        return "rate" if binary else "amount"
+    if outcome_type == "rate" and not binary:
+        bad = outcome[~np.isin(outcome, (0.0, 1.0))]
+        raise ValueError(
+            f"outcome_type='rate' needs a 0/1 outcome; found {bad.size} other "
+            f"value(s), e.g. {bad[0]!r}. Use outcome_type='amount' for spend."
+        )
+    return outcome_type
+
+
+def lift_by_code(
+    codes,
+    n_segments,
+    treatment,
+    outcome,
+    *,
+    outcome_type="auto",
+    ci_method="newcomb",
+    alpha=0.05,
+    p_adjust="holm",
+):
+    """Observed lift per segment code, as plain arrays.
+
+    Rows with a missing treatment or outcome are left out. A segment needs at
+    least one treated and one control row for a rate (two of each for an
+    amount, Welch needs a variance); otherwise ``observed`` is False and its
+    interval and p-values are NaN.
+
+    Parameters
+    ----------
+    codes : ndarray of int of shape (n_samples,)
+        Segment code of every row, in ``[0, n_segments)``.
+    n_segments : int
+        Number of segments.
+    treatment : ndarray of float of shape (n_samples,)
+        1 for contacted, 0 for holdout, NaN for neither.
+    outcome : ndarray of float of shape (n_samples,)
+        0/1 conversion, or an amount; NaN when unknown.
+    outcome_type : {"auto", "rate", "amount"}, default="auto"
+        ``"auto"``: a rate when every outcome is 0 or 1, else an amount.
+    ci_method : {"newcomb", "agresti-caffo"}, default="newcomb"
+        Interval for a difference of rates (amounts always use Welch).
+    alpha : float, default=0.05
+        1 - confidence level, and the level of the corrected tests.
+    p_adjust : str, default="holm"
+        Method of ``statsmodels.stats.multitest.multipletests``.
+
+    Returns
+    -------
+    result : dict
+        ``outcome_type`` (str), ``observed`` (bool array) and one float array
+        per field of the report: ``n_treated``, ``n_control``,
+        ``rate_treated``, ``rate_control`` (mean outcome per arm),
+        ``lift_observed``, ``lift_ci_low``, ``lift_ci_high``, ``lift_p_value``,
+        ``lift_p_adjusted`` and ``lift_significant`` (bool).
+    """
+    proportion, weightstats, multitest = _statsmodels()
+    codes = np.asarray(codes)
+    treatment = np.asarray(treatment, dtype=np.float64)
+    outcome = np.asarray(outcome, dtype=np.float64)
+    for name, values in (("treatment", treatment), ("outcome", outcome)):
+        if np.isinf(values).any():
+            raise ValueError(f"The {name} column contains infinite values.")
+    keep = ~(np.isnan(treatment) | np.isnan(outcome))
+    t, o, c = treatment[keep], outcome[keep], codes[keep]
+    if not np.isin(t, (0.0, 1.0)).all():
+        bad = t[~np.isin(t, (0.0, 1.0))]
+        raise ValueError(
+            "The treatment column must hold 1 (contacted) or 0 (holdout); found "
+            f"{bad.size} other value(s), e.g. {bad[0]!r}."
+        )
+    kind = _outcome_kind(o, outcome_type)
+    treated = t == 1.0
+    k = int(n_segments)
+    n_t = np.bincount(c[treated], minlength=k).astype(np.int64)
+    n_c = np.bincount(c[~treated], minlength=k).astype(np.int64)
+    s_t = np.bincount(c[treated], weights=o[treated], minlength=k)
+    s_c = np.bincount(c[~treated], weights=o[~treated], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_t = s_t / n_t
+        mean_c = s_c / n_c
+    diff = mean_t - mean_c
+    need = 1 if kind == "rate" else 2
+    observed = (n_t >= need) & (n_c >= need)
+    low = np.full(k, np.nan)
+    high = np.full(k, np.nan)
+    p_value = np.full(k, np.nan)
+
+    if kind == "amount":
+        # rows grouped by (segment, arm) once, then one slice per group
+        key = c.astype(np.int64) * 2 + treated
+        order = np.argsort(key, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=2 * k))])
+        sorted_o = o[order]
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # statsmodels warns on degenerate arms (all 0 or all 1); handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for j in np.flatnonzero(observed):
+            if kind == "rate":
+                args = (s_t[j], n_t[j], s_c[j], n_c[j])
+                low[j], high[j] = proportion.confint_proportions_2indep(
+                    *args, method=ci_method, compare="diff", alpha=alpha
+                )
+                test = proportion.test_proportions_2indep(
+                    *args, method=CI_METHODS[ci_method], compare="diff"
+                )
+                p_value[j] = test.pvalue
+                if np.isnan(p_value[j]) and diff[j] == 0:
+                    # both arms all 0 (or all 1): no evidence of any effect
+                    p_value[j] = 1.0
+            else:
+                x_c = sorted_o[bounds[2 * j] : bounds[2 * j + 1]]
+                x_t = sorted_o[bounds[2 * j + 1] : bounds[2 * j + 2]]
+                compare = weightstats.CompareMeans(
+                    weightstats.DescrStatsW(x_t), weightstats.DescrStatsW(x_c)
+                )
+                low[j], high[j] = compare.tconfint_diff(alpha=alpha, usevar="unequal")
+                p_value[j] = compare.ttest_ind(usevar="unequal")[1]
+    if kind == "rate":
+        # Agresti–Caffo can step outside the possible range of a difference
+        low, high = np.clip(low, -1.0, 1.0), np.clip(high, -1.0, 1.0)
+
+    p_adjusted = np.full(k, np.nan)
+    significant = np.zeros(k, dtype=bool)
+    finite = np.isfinite(p_value)
+    if finite.any():
+        reject, corrected, _, _ = multitest.multipletests(
+            p_value[finite], alpha=alpha, method=p_adjust
+        )
+        p_adjusted[finite] = corrected
+        significant[finite] = reject
+    return {
+        "outcome_type": kind,
+        "observed": observed,
+        "n_treated": n_t,
+        "n_control": n_c,
+        "rate_treated": mean_t,
+        "rate_control": mean_c,
+        "lift_observed": np.where(observed, diff, np.nan),
+        "lift_ci_low": low,
+        "lift_ci_high": high,
+        "lift_p_value": p_value,
+        "lift_p_adjusted": p_adjusted,
+        "lift_significant": significant,
+    }
+
+
+def observed_lift(
+    segments,
+    treatment,
+    outcome,
+    *,
+    outcome_type="auto",
+    ci_method="newcomb",
+    alpha=0.05,
+    p_adjust="holm",
+):
+    """Lift of treated over control per segment, with intervals and corrected tests.
+
+    For a 0/1 outcome the lift is the difference of conversion rates, treated
+    minus control, with a Newcombe (hybrid score) or Agresti–Caffo interval
+    from :func:`statsmodels.stats.proportion.confint_proportions_2indep` and
+    the matching test of
+    :func:`statsmodels.stats.proportion.test_proportions_2indep` (score test
+    with Newcombe). For an amount (spend) it is the difference of means with
+    Welch's interval and t-test (:class:`statsmodels.stats.weightstats.CompareMeans`,
+    ``usevar="unequal"``). p-values are then corrected across segments with
+    :func:`statsmodels.stats.multitest.multipletests`.
+
+    Parameters
+    ----------
+    segments : array-like of shape (n_samples,)
+        Segment of every row (names or codes).
+    treatment : array-like of shape (n_samples,)
+        1 (or True) for contacted, 0 for holdout; NaN rows are left out.
+    outcome : array-like of shape (n_samples,)
+        0/1 conversion or a spend amount; NaN rows are left out.
+    outcome_type : {"auto", "rate", "amount"}, default="auto"
+        ``"auto"``: a rate when every outcome is 0 or 1.
+    ci_method : {"newcomb", "agresti-caffo"}, default="newcomb"
+        Interval for rates.
+    alpha : float, default=0.05
+        The intervals have coverage ``1 - alpha``; corrected tests level ``alpha``.
+    p_adjust : str, default="holm"
+        Multiple-comparison correction (see :data:`P_ADJUST_METHODS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by segment (sorted), with the columns ``n_treated``,
+        ``n_control``, ``rate_treated``, ``rate_control`` (mean outcome per
+        arm), ``lift_observed``, ``lift_ci_low``, ``lift_ci_high``,
+        ``lift_p_value``, ``lift_p_adjusted`` and ``lift_significant``. A
+        segment without both arms has NaN lift.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> seg = np.repeat(["A", "B"], 400)
+    >>> treatment = np.tile([1, 0], 400)
+    >>> outcome = np.r_[np.tile([1, 0, 0, 0], 100), np.tile([1, 1, 0, 0], 100)]
+    >>> lift = observed_lift(seg, treatment, outcome)
+    >>> lift[["rate_treated", "rate_control", "lift_observed"]]
+    ... # doctest: +NORMALIZE_WHITESPACE
+             rate_treated  rate_control  lift_observed
+    segment
+    A                 0.5           0.0            0.5
+    B                 0.5           0.5            0.0
+    >>> bool(lift.loc["A", "lift_ci_low"] > 0), bool(lift.loc["B", "lift_significant"])
+    (True, False)
+    """
+    segments = np.asarray(segments)
+    codes, uniques = pd.factorize(segments, sort=True)
+    if (codes < 0).any():
+        raise ValueError("segments contains missing values.")
+    treatment = _as_float(treatment, "treatment")
+    outcome = _as_float(outcome, "outcome")
+    if not (len(treatment) == len(outcome) == len(codes)):
+        raise ValueError("segments, treatment and outcome must have the same length.")
+    result = lift_by_code(
+        codes,
+        len(uniques),
+        treatment,
+        outcome,
+        outcome_type=outcome_type,
+        ci_method=ci_method,
+        alpha=alpha,
+        p_adjust=p_adjust,
+    )
+    return pd.DataFrame(
+        {name: result[name] for name in _LIFT_FIELDS},
+        index=pd.Index(uniques, name="segment"),
+    )
+
+
+def _as_float(values, name):
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric: {exc}") from None
+
+
+# -- holdout assignment -----------------------------------------------------------------
+def _id_strings(ids):
+    """Canonical text of every id: integral numbers without a decimal part."""
+    if isinstance(ids, (pd.Series, pd.Index)):
+        ids = ids.to_numpy()
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        raise ValueError(f"ids must be one-dimensional, got shape {arr.shape}.")
+    if arr.dtype.kind in "iu":
+        return arr.astype(str).tolist()
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64).astype(str).tolist()
+    out = []
+    for value in arr.tolist():
+        if value is None or (isinstance(value, float) and value != value):
+            raise ValueError("ids contains missing values; every customer needs an id.")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 12.0 (an id column upcast by a NaN) == 12
+        elif isinstance(value, bytes):
+            value = value.decode("utf-8")
+        out.append(str(value))
+    return out
+
+
+def _uniform_from_hash(keys, salt):
+    """A number in [0, 1) per key: the first 53 bits of blake2b(salt, key)."""
+    prefix = hashlib.blake2b(
+        salt.encode("utf-8") + b"\x1f", digest_size=8, person=b"sklearn-mece"
+    )
+    digests = []
+    for key in keys:
+        h = prefix.copy()
+        h.update(key.encode("utf-8"))
+        digests.append(h.digest())
+    bits = np.frombuffer(b"".join(digests), dtype=">u8").astype(np.uint64)
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _check_fraction(value, what):
+    if (
+        not isinstance(value, numbers.Real)
+        or isinstance(value, bool)
+        or not 0.0 <= float(value) <= 1.0
+    ):
+        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}.")
+    return float(value)
+
+
+def assign_holdout(
+    ids, fraction=0.1, salt="sklearn-mece", segments=None, fractions=None
+):
+    """Stable control (holdout) flags from a salted hash of each customer id.
+
+    Every id is hashed with BLAKE2b together with ``salt``; the first 53 bits
+    of the digest give a number ``u`` in [0, 1) and the customer is held out
+    (control, not contacted) when ``u < fraction`` of their segment. The flag
+    depends only on the id, the salt and the fraction: it is the same in every
+    run, process and machine and whatever the row order or the other rows, so
+    the holdout of a campaign can be recomputed at analysis time. Raising a
+    fraction only adds customers to the control group; a new salt draws a new,
+    independent split (use one salt per campaign).
+
+    Each segment's control share is ``fraction`` in expectation (a binomial
+    draw, not an exact count). Pass the flags to the campaign as
+    ``treatment = 1 - control`` and, with the observed outcome, to
+    :class:`SegmentScorer` (``treatment=``, ``outcome=``).
+
+    Parameters
+    ----------
+    ids : array-like of shape (n_samples,)
+        Customer ids (ints or strings). Ids are hashed as text; an integral
+        float (``12.0``, an int column upcast by pandas) hashes like the int.
+    fraction : float, default=0.1
+        Share of customers held out, in [0, 1].
+    salt : str, default="sklearn-mece"
+        Campaign-specific salt.
+    segments : array-like of shape (n_samples,), default=None
+        Segment of every id, needed with ``fractions``.
+    fractions : dict, default=None
+        Control share per segment; segments not listed use ``fraction``.
+
+    Returns
+    -------
+    control : ndarray of bool of shape (n_samples,)
+        True for customers to hold out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mece import assign_holdout
+    >>> ids = np.arange(100_000, 120_000)
+    >>> control = assign_holdout(ids, fraction=0.1, salt="spring-2026")
+    >>> round(float(control.mean()), 2)
+    0.1
+    >>> bool((assign_holdout(ids[::-1], 0.1, "spring-2026") == control[::-1]).all())
+    True
+    >>> segments = np.where(ids % 2 == 0, "Premium", "Other")
+    >>> control = assign_holdout(ids, 0.1, "spring-2026", segments=segments,
+    ...                          fractions={"Premium": 0.5})
+    >>> round(float(control[segments == "Premium"].mean()), 1)
+    0.5
+    """
+    if not isinstance(salt, str):
+        raise TypeError(f"salt must be a str, got {type(salt).__name__}.")
+    fraction = _check_fraction(fraction, "fraction")
+    keys = _id_strings(ids)
+    u = _uniform_from_hash(keys, salt)
+    if fractions is None:
+        return u < fraction
+    if segments is None:
+        raise ValueError("fractions needs segments: the segment of every id.")
+    if not isinstance(fractions, dict):
+        raise TypeError(f"fractions must be a dict, got {type(fractions).__name__}.")
+    per_segment = {
+        k: _check_fraction(v, f"fractions[{k!r}]") for k, v in fractions.items()
+    }
+    if isinstance(segments, (pd.Series, pd.Index)):
+        segments = segments.to_numpy()
+    segments = np.asarray(segments, dtype=object)
+    if segments.shape != (len(keys),):
+        raise ValueError(
+            f"segments must have one value per id ({len(keys)}), got shape "
+            f"{segments.shape}."
+        )
+    codes, uniques = pd.factorize(segments)
+    table = np.array([per_segment.get(s, fraction) for s in uniques] + [fraction])
+    return u < table[codes]  # code -1 (missing segment) takes `fraction`

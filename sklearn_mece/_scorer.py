@@ -1,0 +1,975 @@
+"""SegmentScorer: one row of scores per segment, learned at fit, added to every row."""
+
+import functools
+import math
+import numbers
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import MECETransformerMixin
+from ._lift import (
+    _LIFT_FIELDS,
+    CI_METHODS,
+    P_ADJUST_METHODS,
+    lift_by_code,
+    lift_to_unit,
+    simulated_lift,
+)
+
+__all__ = [
+    "DEFAULT_STRATEGIC_PRIORITY",
+    "DEFAULT_WEIGHTS",
+    "DIMENSIONS",
+    "SegmentScorer",
+    "size_score",
+    "tier_codes",
+]
+
+#: The five dimensions, in the order of a weight tuple and of the report.
+DIMENSIONS = (
+    "conversion_potential",
+    "profitability",
+    "lift",
+    "strategic_fit",
+    "size_score",
+)
+
+#: The seed's ``scoring_weights``; a ``weights`` dict uses the same keys
+#: (``"lift"`` is accepted for ``"lift_vs_control"``).
+DEFAULT_WEIGHTS = {
+    "conversion_potential": 0.25,
+    "profitability": 0.25,
+    "lift_vs_control": 0.20,
+    "strategic_fit": 0.20,
+    "size_score": 0.10,
+}
+_WEIGHT_KEYS = tuple(DEFAULT_WEIGHTS)
+_WEIGHT_ALIASES = {"lift": "lift_vs_control"}
+
+#: The seed's strategic priorities for the preset's segment names. The seed
+#: script gives every segment it does not name (the ELSE bucket, and the
+#: medium-AOV / medium-engagement / high-profit segment, whose name in the
+#: seed matches none of its tests) the value 0.50.
+DEFAULT_STRATEGIC_PRIORITY = {
+    "High_AOV_Premium": 0.95,
+    "Med_AOV_High_Engagement": 0.85,
+    "Low_AOV_High_Engagement": 0.75,
+    "Recent_Customers": 0.70,
+    "Med_AOV_Med_Engagement_High_Profit": 0.50,
+    "Other_Bucket": 0.50,
+}
+
+_SCORE_COLUMN = "segment_score"
+_TIER_COLUMN = "segment_tier"
+
+# Column parameters; for input without column names, a parameter left at its
+# default (the seed's column name) means the position in the seed's order.
+_SEED_COLUMNS = {
+    "segment_column": ("segment", 0),
+    "aov_column": ("avg_order_value", 1),
+    "engagement_column": ("engagement_score", 2),
+    "profitability_column": ("profitability_score", 3),
+    "recency_column": ("days_since_last_order", 4),
+}
+_COLUMN_PARAMS = (*_SEED_COLUMNS, "treatment", "outcome")
+_SPLIT_NAME = re.compile(r"^(.*)_(\d+)$")
+
+
+# -- pure functions -----------------------------------------------------------------------
+def size_score(size, optimal_size=5000):
+    """Size score of segments: 1 at ``optimal_size``, lower on both sides.
+
+    ``size / optimal_size`` up to the optimum (linear to 0 for an empty
+    segment), then ``max(0.5, 1 - (size - optimal_size) / (4 * optimal_size))``:
+    a gentler fall-off down to a floor of 0.5, reached at three times the
+    optimum. With the default optimum of 5,000 this is the seed's function
+    exactly (it falls off over 20,000 rows, its ``max_segment_size``).
+
+    Parameters
+    ----------
+    size : array-like of int
+        Segment sizes.
+    optimal_size : int, default=5000
+        Size with the maximal score.
+
+    Returns
+    -------
+    ndarray of float in [0, 1]
+
+    Examples
+    --------
+    >>> size_score([0, 2_500, 5_000, 10_000, 50_000])
+    array([0.  , 0.5 , 1.  , 0.75, 0.5 ])
+    """
+    size = np.asarray(size, dtype=np.float64)
+    opt = float(optimal_size)
+    above = np.maximum(0.5, 1.0 - (size - opt) / (4.0 * opt))
+    return np.where(size <= opt, size / opt, above)
+
+
+def tier_codes(scores, thresholds=(0.70, 0.60, 0.50)):
+    """Tier number of every score: 1 at or above the first threshold, and so on.
+
+    A score exactly on a threshold belongs to the higher tier (``0.70`` is
+    Tier 1, the float just below it Tier 2): the comparison is ``score >=
+    threshold`` on the score as computed, without rounding.
+
+    Parameters
+    ----------
+    scores : array-like of float
+    thresholds : sequence of float, default=(0.70, 0.60, 0.50)
+        Strictly decreasing.
+
+    Returns
+    -------
+    ndarray of int
+        ``1 .. len(thresholds) + 1``.
+
+    Examples
+    --------
+    >>> tier_codes([0.70, 0.6999, 0.60, 0.55, 0.10]).tolist()
+    [1, 2, 2, 3, 4]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    codes = np.ones(scores.shape, dtype=np.int64)
+    for t in thresholds:
+        codes += scores < t
+    return codes
+
+
+def _parse_weights(weights):
+    """The five weights as a dict keyed like the seed's ``scoring_weights``."""
+    if weights is None:
+        values = list(DEFAULT_WEIGHTS.values())
+    elif isinstance(weights, dict):
+        unknown = [k for k in weights if k not in _WEIGHT_KEYS + tuple(_WEIGHT_ALIASES)]
+        if unknown:
+            raise ValueError(
+                f"Unknown weight(s) {unknown}; the keys are {list(_WEIGHT_KEYS)} "
+                "('lift' is accepted for 'lift_vs_control')."
+            )
+        if "lift" in weights and "lift_vs_control" in weights:
+            raise ValueError("Give 'lift' or 'lift_vs_control' in weights, not both.")
+        plain = {_WEIGHT_ALIASES.get(k, k): v for k, v in weights.items()}
+        values = [plain.get(k, 0.0) for k in _WEIGHT_KEYS]
+    else:
+        values = list(np.ravel(np.asarray(weights, dtype=object)))
+        if len(values) != len(_WEIGHT_KEYS) or np.ndim(weights) != 1:
+            raise ValueError(
+                f"weights must be a dict or a sequence of {len(_WEIGHT_KEYS)} numbers "
+                f"({', '.join(_WEIGHT_KEYS)}), got {weights!r}."
+            )
+    try:
+        arr = np.array([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"weights must be numbers, got {weights!r}.") from None
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise ValueError(f"weights must be finite and non-negative, got {weights!r}.")
+    total = float(arr.sum())
+    if not math.isclose(total, 1.0, rel_tol=0.0, abs_tol=1e-6):
+        raise ValueError(
+            f"weights must sum to 1, got {total:.6g} (the tier boundaries 0.70 / "
+            "0.60 / 0.50 are read on that scale); divide each weight by their sum."
+        )
+    return dict(zip(_WEIGHT_KEYS, (arr / total).tolist()))
+
+
+def _parse_thresholds(thresholds):
+    try:
+        arr = np.asarray(thresholds, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"tier_thresholds must be numbers, got {thresholds!r}."
+        ) from None
+    if (
+        arr.ndim != 1
+        or arr.size == 0
+        or not np.isfinite(arr).all()
+        or (arr < 0).any()
+        or (arr > 1).any()
+        or (np.diff(arr) >= 0).any()
+    ):
+        raise ValueError(
+            "tier_thresholds must be a non-empty, strictly decreasing sequence of "
+            f"numbers in [0, 1], got {thresholds!r}."
+        )
+    return arr.tolist()
+
+
+def _midrank_percentile(values):
+    """Mid-rank empirical percentile in (0, 1) of every finite value; NaN stays."""
+    out = np.full(values.shape, np.nan)
+    finite = ~np.isnan(values)
+    n = int(finite.sum())
+    if n:
+        out[finite] = (rankdata(values[finite], method="average") - 0.5) / n
+    return out
+
+
+def _segment_mean(codes, k, values):
+    """Mean of the non-missing ``values`` per segment code (NaN when none)."""
+    ok = ~np.isnan(values)
+    sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
+    counts = np.bincount(codes[ok], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+def _missing_segment_error(label, n_missing):
+    return ValueError(
+        f"Segment column {label!r} has {n_missing} missing value(s) (NaN); every "
+        "row must belong to a segment."
+    )
+
+
+def _bad_kind_error(label, inferred):
+    return TypeError(
+        f"Segment column {label!r} holds {inferred} values: every argument must be "
+        "a string or a number (names or codes, one kind per column)."
+    )
+
+
+def _segment_values(values, label):
+    """The segment column as (float64 array, "number") or (object str array, "str")."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, pd.api.extensions.ExtensionArray):
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            values = values.to_numpy(dtype=object)
+    arr = np.asarray(values)
+    if arr.dtype.kind in "biuf":
+        kind, arr = "number", arr.astype(np.float64)
+    elif arr.dtype.kind in "US":
+        kind, arr = "str", arr.astype(object)
+    elif arr.dtype.kind == "O":
+        missing = pd.isna(arr)
+        if missing.any():
+            raise _missing_segment_error(label, int(missing.sum()))
+        inferred = pd.api.types.infer_dtype(arr, skipna=False)
+        if inferred == "string":
+            kind = "str"
+        elif inferred in ("integer", "floating", "mixed-integer-float", "boolean"):
+            kind, arr = "number", arr.astype(np.float64)
+        else:
+            raise _bad_kind_error(label, inferred)
+    else:
+        raise _bad_kind_error(label, arr.dtype)
+    if kind == "number" and not np.isfinite(arr).all():
+        n_nan = int(np.isnan(arr).sum())
+        if n_nan:
+            raise _missing_segment_error(label, n_nan)
+        raise ValueError(f"Segment column {label!r} contains infinite values.")
+    return arr, kind
+
+
+def _lookup_keys(values, kind, keys, keys_kind):
+    """Index into ``keys`` of every value; -1 when absent (or of another kind)."""
+    if kind != keys_kind or len(values) == 0:
+        return np.full(len(values), -1, dtype=np.intp)
+    if kind == "str":
+        return _str_index(tuple(keys)).get_indexer(values)
+    keys = np.asarray(keys, dtype=np.float64)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    pos = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return np.where(ordered[pos] == values, order[pos], -1)
+
+
+@functools.lru_cache(maxsize=64)
+def _str_index(keys):
+    # pandas builds an Index's hash table once; caching the Index keeps it
+    return pd.Index(list(keys), dtype=object)
+
+
+@functools.lru_cache(maxsize=64)
+def _category_lut(categories, label, keys, keys_kind):
+    """Segment index of every category of a categorical column (cached: the
+    segmenter's categories are the same at every call)."""
+    values, kind = _segment_values(np.array(categories, dtype=object), label)
+    lut = _lookup_keys(values, kind, keys, keys_kind)
+    lut.flags.writeable = False
+    return lut
+
+
+@functools.lru_cache(maxsize=16)
+def _tier_dtype(names):
+    return pd.CategoricalDtype(list(names), ordered=True)
+
+
+def _plain_key(value, kind):
+    if kind == "str":
+        return str(value)
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+class SegmentScorer(MECETransformerMixin):
+    """Score every segment on five dimensions and add the score and tier per row.
+
+    ``fit`` reads the segment of every row (the output of
+    :class:`HierarchicalSegmenter`: codes or names) and the raw feature
+    columns, and learns one row of scores per segment (see :attr:`report_`).
+    ``transform`` appends, per row, its segment's ``segment_score`` (float in
+    [0, 1]) and ``segment_tier`` (1 to 4, or ``"Tier 1"`` to ``"Tier 4"`` with
+    ``tier_output="names"``). Both are looked up from what ``fit`` learned, so a
+    row's score never depends on the batch it is transformed with.
+
+    The five dimensions, each in [0, 1] (formulas of the seed, normalisations
+    learned at fit, see Notes):
+
+    * ``conversion_potential = 0.7 * engagement + 0.3 * recency``;
+    * ``profitability = 0.8 * profitability + 0.2 * aov``;
+    * ``lift``: observed lift versus a holdout when ``treatment`` and
+      ``outcome`` are given, else the seed's simulated lift
+      ``0.1 + 0.4 * engagement + 0.3 * aov`` (``lift_source`` tells which);
+    * ``strategic_fit``: a priority per segment name;
+    * ``size_score``: 1 at ``optimal_size``, lower for smaller and larger
+      segments (:func:`size_score`).
+
+    ``score`` is their weighted sum and the tier follows from
+    ``tier_thresholds`` (a score on a boundary takes the higher tier).
+
+    Parameters
+    ----------
+    segment_column : str or int, default="segment"
+        Column holding the segment of every row: integer codes, names, or a
+        categorical.
+    aov_column : str, int or None, default="avg_order_value"
+        Average order value. ``None``: not available, the input counts as 0.5
+        (neutral) for every segment.
+    engagement_column : str, int or None, default="engagement_score"
+        Engagement score (usually in [0, 1]); ``None`` as above.
+    profitability_column : str, int or None, default="profitability_score"
+        Profitability score (usually in [0, 1]); ``None`` as above.
+    recency_column : str, int or None, default="days_since_last_order"
+        Days since the last order (fewer is more recent); ``None`` as above.
+    weights : dict, sequence of 5 floats or None, default=None
+        Weights of the dimensions. A dict uses the keys of the seed's
+        ``scoring_weights`` (``conversion_potential``, ``profitability``,
+        ``lift_vs_control`` or its alias ``lift``, ``strategic_fit``,
+        ``size_score``; a missing key weighs 0); a sequence gives them in that
+        order. ``None``: the seed's 0.25 / 0.25 / 0.20 / 0.20 / 0.10. Weights
+        must be non-negative and **sum to 1** (within 1e-6), otherwise ``fit``
+        raises a ``ValueError``: the tier boundaries are read on the scale of
+        a weighted mean, so weights are never rescaled silently.
+    strategic_priority : dict or None, default=None
+        Priority in [0, 1] per segment name (or code); the entries update
+        :data:`DEFAULT_STRATEGIC_PRIORITY`, the seed's ranking of the preset's
+        segments (High_AOV_Premium 0.95, Med_AOV_High_Engagement 0.85,
+        Low_AOV_High_Engagement 0.75, Recent_Customers 0.70, others 0.50).
+    default_priority : float, default=0.5
+        Priority of a segment found in neither mapping. A numbered sub-segment
+        made by a split (``"Name_2"``) first inherits the priority of
+        ``"Name"``.
+    optimal_size : int or float, default=5000
+        Segment size with the maximal size score: a count, or a float in
+        (0, 1] for a fraction of the fit rows.
+    min_size, max_size : int, float or None, default=None
+        Bounds of a ``valid`` segment in the report (count, or fraction of the
+        fit rows); ``None``: unbounded.
+    treatment : str, int or None, default=None
+        Column with 1 for contacted customers and 0 for the holdout (see
+        :func:`assign_holdout`); rows with a missing value are left out of the
+        lift. Needs ``outcome``; turns on the observed lift.
+    outcome : str, int or None, default=None
+        Column with the campaign's outcome: 0/1 conversion or a spend amount.
+        The observed lift needs statsmodels (``pip install
+        'sklearn-mece[stats]'``).
+    outcome_type : {"auto", "rate", "amount"}, default="auto"
+        ``"auto"``: a rate when every outcome is 0 or 1, else an amount.
+    ci_method : {"newcomb", "agresti-caffo"}, default="newcomb"
+        Interval for a difference of rates (statsmodels'
+        ``confint_proportions_2indep``); amounts use Welch's interval.
+    alpha : float, default=0.05
+        Intervals have coverage ``1 - alpha``; the corrected tests level ``alpha``.
+    p_adjust : str, default="holm"
+        Multiple-comparison correction across segments
+        (``statsmodels.stats.multitest.multipletests`` method).
+    tier_thresholds : sequence of float, default=(0.70, 0.60, 0.50)
+        Strictly decreasing lower bounds of Tier 1, Tier 2, ...; ``k``
+        thresholds make ``k + 1`` tiers.
+    tier_output : {"codes", "names"}, default="codes"
+        ``segment_tier`` as the tier number (1 = best) or its name
+        (``"Tier 1"``; an ordered categorical with pandas output).
+    handle_unknown : {"error", "nan"}, default="error"
+        A row whose segment was not seen at fit (e.g. a segment left empty by
+        ``min_size=0``): ``"error"`` raises a ``ValueError`` naming it;
+        ``"nan"`` gives it a NaN score and tier 0 (a missing tier name).
+    select_by_name : bool, default=False
+        If True, DataFrames at ``transform`` may hold extra columns and another
+        column order; the columns seen at fit are selected by name.
+
+    Attributes
+    ----------
+    segments_ : list
+        Segments seen at fit (str names, or int/float codes), in category order
+        for a categorical column, sorted otherwise.
+    segment_keys_ : ndarray
+        The segments as lookup keys (float64 for codes, str objects for names).
+    segment_kind_ : {"number", "str"}
+        Whether the segment column held codes or names at fit.
+    segment_counts_ : ndarray of int64
+        Rows per segment at fit.
+    n_fit_rows_ : int
+        Rows seen at fit.
+    dimensions_ : dict of str -> ndarray
+        The five dimensions per segment, keyed by :data:`DIMENSIONS`.
+    scores_ : ndarray of float
+        Weighted score per segment.
+    tier_codes_ : ndarray of int
+        Tier number per segment (1 = best).
+    tier_names_ : list of str
+        ``"Tier 1"``, ``"Tier 2"``, ...
+    tier_thresholds_ : list of float
+        The validated ``tier_thresholds``.
+    segment_valid_ : list of bool
+        Whether each segment's size is within ``[min_size, max_size]``.
+    lift_source_ : list of str
+        ``"observed"`` or ``"simulated"`` per segment.
+    lift_ : dict of str -> ndarray or None
+        Observed-lift statistics per segment (the ``n_treated`` ..
+        ``lift_significant`` columns of the report); None without
+        ``treatment``.
+    outcome_type_ : str or None
+        ``"rate"`` or ``"amount"`` when the lift is observed.
+    weights_ : dict of str -> float
+        The weights used, keyed like the seed's ``scoring_weights``.
+    strategic_priority_ : dict
+        The priority mapping used (defaults updated by ``strategic_priority``).
+    scales_ : dict
+        Normalisations learned at fit: ``(low, high)`` per score column, the
+        number of ranked values per percentile column, ``lift_scale``.
+    segment_means_ : dict of str -> ndarray
+        Mean raw value of every feature column per segment.
+    columns_ : dict of str -> int or None
+        Position of every column parameter in X (None: not used).
+    optimal_size_, min_size_, max_size_ : int or None
+        Sizes in rows.
+    report_ : pandas.DataFrame
+        One row per segment (built on access): ``size``, ``share``, the five
+        dimensions, ``score``, ``tier``, ``valid``, ``lift_source``, with an
+        observed lift ``n_treated``, ``n_control``, ``rate_treated``,
+        ``rate_control`` (mean outcome per arm), ``lift_observed``,
+        ``lift_ci_low``, ``lift_ci_high``, ``lift_p_value``,
+        ``lift_p_adjusted``, ``lift_significant``, then ``mean_<column>`` per
+        feature column.
+    n_features_in_ : int
+        Number of columns seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the columns seen during fit, when X had string column names.
+
+    See Also
+    --------
+    HierarchicalSegmenter : Makes the segment column.
+    assign_holdout : Stable holdout flags for the campaign that measures lift.
+
+    Notes
+    -----
+    Normalisations, all learned on the fit data (each segment's value is the
+    mean over its rows; missing values are left out of means and ranks, and an
+    input that is absent or all-missing in a segment counts as 0.5):
+
+    * engagement and profitability scores are scaled from
+      ``[min(0, fit min), max(1, fit max)]`` to [0, 1], which leaves scores
+      already in [0, 1] unchanged;
+    * ``aov`` is each row's mid-rank percentile of the order value among the
+      fit rows, ``(#smaller + 0.5 * #equal) / n``, so the population averages
+      0.5 and a segment of big spenders approaches 1 (the seed capped
+      ``AOV / 1000``, a constant that only fits its own data);
+    * ``recency`` is ``1 -`` the mid-rank percentile of days since the last
+      order, so recent buyers score high (the seed used sessions in the last
+      30 days, a column the cart data does not have);
+    * the observed lift ``d`` (treated minus control, a rate difference or a
+      spend difference) becomes ``0.5 + 0.5 * d / s`` with ``s`` the largest
+      ``|d|`` over the segments (:func:`lift_to_unit`): no effect is 0.5, the
+      strongest effect 1 (or 0 if negative), signs and ratios are kept.
+      Segments that lack a treated or a control row (two of each for an
+      amount) fall back to the simulated lift, are marked
+      ``lift_source="simulated"`` and trigger a warning.
+
+    Every ``transform`` value must be a segment seen at fit; any other value
+    raises a ``ValueError`` (refit on data covering every segment) unless
+    ``handle_unknown="nan"``.
+
+    For input without column names (an ndarray) the column parameters left at
+    their defaults mean the positions 0 (segment), 1 (AOV), 2 (engagement),
+    3 (profitability) and 4 (recency); a position beyond the data is treated
+    as ``None``. A DataFrame must hold the named columns.
+
+    Examples
+    --------
+    >>> from sklearn_mece import SegmentScorer, make_cart_abandoner_pipeline
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> X = make_cart_abandoners(20_000, random_state=0)
+    >>> pipe = make_cart_abandoner_pipeline(min_size=500)
+    >>> out = pipe.fit_transform(X)
+    >>> out[["segment", "segment_score", "segment_tier"]].head(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
+                       segment  segment_score segment_tier
+    0             Other_Bucket       0.424637       Tier 4
+    1             Other_Bucket       0.424637       Tier 4
+    2  Low_AOV_High_Engagement       0.556612       Tier 3
+    >>> pipe.named_steps["scores"].report_[["size", "score", "tier"]].round(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
+                                        size  score    tier
+    segment
+    High_AOV_Premium                    5000  0.722  Tier 1
+    Med_AOV_High_Engagement             2187  0.654  Tier 2
+    Med_AOV_Med_Engagement_High_Profit   742  0.520  Tier 3
+    Low_AOV_High_Engagement             1409  0.557  Tier 3
+    Recent_Customers                    2278  0.487  Tier 4
+    Other_Bucket                        8384  0.425  Tier 4
+
+    With a campaign's result, the lift is observed rather than simulated: hold
+    out 20 % of the customers with :func:`assign_holdout`, contact the others,
+    then refit with the treatment and outcome columns.
+
+    >>> import numpy as np
+    >>> from sklearn_mece import assign_holdout
+    >>> X["treatment"] = 1 - assign_holdout(X["user_id"], fraction=0.2, salt="demo")
+    >>> rng = np.random.default_rng(0)
+    >>> X["converted"] = rng.random(len(X)) < 0.05 + 0.03 * X["treatment"]
+    >>> pipe.set_params(scores__treatment="treatment", scores__outcome="converted")
+    ... # doctest: +ELLIPSIS
+    Pipeline(...)
+    >>> report = pipe.fit(X).named_steps["scores"].report_
+    >>> cols = ["lift_observed", "lift_ci_low", "lift_ci_high"]
+    >>> print(report[cols].round(3).to_string())  # doctest: +NORMALIZE_WHITESPACE
+                                        lift_observed  lift_ci_low  lift_ci_high
+    segment
+    High_AOV_Premium                            0.046        0.029         0.060
+    Med_AOV_High_Engagement                     0.010       -0.021         0.034
+    Med_AOV_Med_Engagement_High_Profit          0.040       -0.006         0.070
+    Low_AOV_High_Engagement                     0.027       -0.006         0.051
+    Recent_Customers                            0.033        0.006         0.055
+    Other_Bucket                                0.026        0.013         0.038
+
+    Six segments, six tests: after Holm's correction only two lifts are
+    significant at 5 %, although Recent_Customers' own interval excludes 0.
+
+    >>> report.index[report["lift_significant"]].tolist()
+    ['High_AOV_Premium', 'Other_Bucket']
+    """
+
+    _parameter_constraints: dict = {
+        "segment_column": [str, Interval(numbers.Integral, 0, None, closed="left")],
+        "aov_column": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
+        "engagement_column": [
+            str,
+            Interval(numbers.Integral, 0, None, closed="left"),
+            None,
+        ],
+        "profitability_column": [
+            str,
+            Interval(numbers.Integral, 0, None, closed="left"),
+            None,
+        ],
+        "recency_column": [
+            str,
+            Interval(numbers.Integral, 0, None, closed="left"),
+            None,
+        ],
+        "weights": [dict, "array-like", None],
+        "strategic_priority": [dict, None],
+        "default_priority": [Interval(numbers.Real, 0, 1, closed="both")],
+        "optimal_size": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+        ],
+        "min_size": [
+            Interval(numbers.Integral, 0, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            None,
+        ],
+        "max_size": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+            None,
+        ],
+        "treatment": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
+        "outcome": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
+        "outcome_type": [StrOptions({"auto", "rate", "amount"})],
+        "ci_method": [StrOptions(set(CI_METHODS))],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "p_adjust": [StrOptions(set(P_ADJUST_METHODS))],
+        "tier_thresholds": ["array-like"],
+        "tier_output": [StrOptions({"codes", "names"})],
+        "handle_unknown": [StrOptions({"error", "nan"})],
+        "select_by_name": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        segment_column="segment",
+        aov_column="avg_order_value",
+        engagement_column="engagement_score",
+        profitability_column="profitability_score",
+        recency_column="days_since_last_order",
+        weights=None,
+        strategic_priority=None,
+        default_priority=0.5,
+        optimal_size=5000,
+        min_size=None,
+        max_size=None,
+        treatment=None,
+        outcome=None,
+        outcome_type="auto",
+        ci_method="newcomb",
+        alpha=0.05,
+        p_adjust="holm",
+        tier_thresholds=(0.70, 0.60, 0.50),
+        tier_output="codes",
+        handle_unknown="error",
+        select_by_name=False,
+    ):
+        self.segment_column = segment_column
+        self.aov_column = aov_column
+        self.engagement_column = engagement_column
+        self.profitability_column = profitability_column
+        self.recency_column = recency_column
+        self.weights = weights
+        self.strategic_priority = strategic_priority
+        self.default_priority = default_priority
+        self.optimal_size = optimal_size
+        self.min_size = min_size
+        self.max_size = max_size
+        self.treatment = treatment
+        self.outcome = outcome
+        self.outcome_type = outcome_type
+        self.ci_method = ci_method
+        self.alpha = alpha
+        self.p_adjust = p_adjust
+        self.tier_thresholds = tier_thresholds
+        self.tier_output = tier_output
+        self.handle_unknown = handle_unknown
+        self.select_by_name = select_by_name
+
+    # -- columns ------------------------------------------------------------------------
+    def _position(self, param, n_features):
+        value = getattr(self, param)
+        if value is None:
+            return None
+        default = _SEED_COLUMNS.get(param)
+        if (
+            default is not None
+            and getattr(self, "feature_names_in_", None) is None
+            and isinstance(value, str)
+            and value == default[0]
+        ):
+            return default[1] if default[1] < n_features else None
+        return self._resolve_column(value, param)
+
+    def _segment_column(self, X):
+        """The segment column's values (ndarray, Categorical, extension array)."""
+        pos = self.columns_["segment_column"]
+        return self._column_array(X, pos), self._column_labels(X.shape[1])[pos]
+
+    # -- fit ----------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn one row of scores per segment.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            The segment column, the feature columns and, for an observed lift,
+            the treatment and outcome columns; other columns are ignored.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted scorer.
+        """
+        X = self._validate_input(X, reset=True)
+        n_rows, n_features = X.shape
+        labels = self._column_labels(n_features)
+        clash = [c for c in (_SCORE_COLUMN, _TIER_COLUMN) if c in labels]
+        if clash:
+            raise ValueError(
+                f"Output column(s) {clash} already exist in X; drop them before "
+                "scoring again."
+            )
+        weights = _parse_weights(self.weights)
+        thresholds = _parse_thresholds(self.tier_thresholds)
+        if (self.treatment is None) != (self.outcome is None):
+            raise ValueError(
+                "treatment and outcome go together: give both columns for an "
+                "observed lift, or neither for the simulated lift."
+            )
+        priority = self._priority_mapping()
+        self.columns_ = {p: self._position(p, n_features) for p in _COLUMN_PARAMS}
+
+        column, seg_label = self._segment_column(X)
+        segments, keys, kind, codes = self._learn_segments(column, seg_label)
+        k = len(segments)
+        counts = np.bincount(codes, minlength=k).astype(np.int64)
+
+        scales, means = {}, {}
+        e = self._input(X, codes, k, "engagement_column", "unit", scales, means)
+        p = self._input(X, codes, k, "profitability_column", "unit", scales, means)
+        a = self._input(X, codes, k, "aov_column", "rank", scales, means)
+        r = self._input(X, codes, k, "recency_column", "rank_desc", scales, means)
+
+        optimal = self._rows(self.optimal_size, n_rows)
+        simulated = simulated_lift(e, a)
+        lift, source, lift_stats, outcome_type = self._lift(
+            X, codes, segments, simulated, scales
+        )
+        dimensions = {
+            "conversion_potential": 0.7 * e + 0.3 * r,
+            "profitability": 0.8 * p + 0.2 * a,
+            "lift": lift,
+            "strategic_fit": np.array(
+                [self._priority(s, priority) for s in segments], dtype=np.float64
+            ),
+            "size_score": size_score(counts, optimal),
+        }
+        score = np.zeros(k)
+        for dim, key in zip(DIMENSIONS, _WEIGHT_KEYS):
+            score = score + weights[key] * dimensions[dim]
+        score = np.clip(score, 0.0, 1.0)
+
+        self.min_size_ = self._rows(self.min_size, n_rows)
+        self.max_size_ = self._rows(self.max_size, n_rows)
+        self.optimal_size_ = optimal
+        self.segments_ = segments
+        self.segment_keys_ = keys
+        self.segment_kind_ = kind
+        self.segment_counts_ = counts
+        self.n_fit_rows_ = int(n_rows)
+        self.dimensions_ = dimensions
+        self.scores_ = score
+        self.tier_thresholds_ = thresholds
+        self.tier_codes_ = tier_codes(score, thresholds)
+        self.tier_names_ = [f"Tier {i + 1}" for i in range(len(thresholds) + 1)]
+        self.segment_valid_ = [
+            (self.min_size_ is None or n >= self.min_size_)
+            and (self.max_size_ is None or n <= self.max_size_)
+            for n in counts.tolist()
+        ]
+        self.lift_source_ = source
+        self.lift_ = lift_stats
+        self.outcome_type_ = outcome_type
+        self.weights_ = weights
+        self.strategic_priority_ = priority
+        self.scales_ = scales
+        self.segment_means_ = means
+        return self
+
+    @staticmethod
+    def _rows(size, n_rows):
+        if size is None:
+            return None
+        if isinstance(size, numbers.Integral):
+            return int(size)
+        return max(int(math.ceil(size * n_rows)), 1)
+
+    def _priority_mapping(self):
+        mapping = dict(DEFAULT_STRATEGIC_PRIORITY)
+        for name, value in (self.strategic_priority or {}).items():
+            if (
+                not isinstance(value, numbers.Real)
+                or isinstance(value, bool)
+                or not 0.0 <= float(value) <= 1.0
+            ):
+                raise ValueError(
+                    f"strategic_priority[{name!r}] must be a number in [0, 1], "
+                    f"got {value!r}."
+                )
+            mapping[name] = float(value)
+        return mapping
+
+    def _priority(self, segment, mapping):
+        for key in (segment, str(segment)):
+            if key in mapping:
+                return mapping[key]
+        match = _SPLIT_NAME.match(str(segment))
+        if match and match.group(1) in mapping:
+            return mapping[match.group(1)]
+        return float(self.default_priority)
+
+    @staticmethod
+    def _learn_segments(column, label):
+        """Segments (plain values), lookup keys, kind and the code of every row."""
+        if isinstance(column, pd.Series):
+            column = column.array
+        if isinstance(column, pd.Categorical):
+            cat_codes = np.asarray(column.codes)
+            if (cat_codes < 0).any():
+                raise _missing_segment_error(label, int((cat_codes < 0).sum()))
+            categories, kind = _segment_values(
+                np.array(column.categories, dtype=object), label
+            )
+            present = np.bincount(cat_codes, minlength=len(categories)) > 0
+            keys = categories[present]
+            remap = np.cumsum(present) - 1
+            codes = remap[cat_codes]
+        else:
+            values, kind = _segment_values(column, label)
+            codes, keys = pd.factorize(values, sort=True)
+            keys = np.asarray(keys, dtype=np.float64 if kind == "number" else object)
+        segments = [_plain_key(v, kind) for v in keys.tolist()]
+        if kind == "number" and len(set(segments)) != len(segments):  # pragma: no cover
+            raise RuntimeError("Duplicate segment keys; please report this bug.")
+        return segments, keys, kind, codes.astype(np.intp)
+
+    def _input(self, X, codes, k, param, how, scales, means):
+        """Per-segment [0, 1] value of one input (0.5 where absent)."""
+        pos = self.columns_[param]
+        if pos is None:
+            return np.full(k, 0.5)
+        label = self._column_labels(X.shape[1])[pos]
+        x = self._float_column(X, pos)
+        if np.isinf(x).any():
+            raise ValueError(
+                f"Column {label!r} contains {int(np.isinf(x).sum())} infinite value(s)."
+            )
+        means[label] = _segment_mean(codes, k, x)
+        if how == "unit":
+            finite = x[~np.isnan(x)]
+            low = min(0.0, float(finite.min())) if finite.size else 0.0
+            high = max(1.0, float(finite.max())) if finite.size else 1.0
+            scales[label] = (low, high)
+            unit = (x - low) / (high - low)
+        else:
+            unit = _midrank_percentile(x)
+            if how == "rank_desc":
+                unit = 1.0 - unit
+            scales[label] = (
+                f"mid-rank percentile among {int((~np.isnan(x)).sum())} rows"
+            )
+        seg = _segment_mean(codes, k, unit)
+        return np.where(np.isnan(seg), 0.5, seg)
+
+    def _lift(self, X, codes, segments, simulated, scales):
+        if self.treatment is None:
+            return simulated, ["simulated"] * len(segments), None, None
+        t_pos, o_pos = self.columns_["treatment"], self.columns_["outcome"]
+        stats = lift_by_code(
+            codes,
+            len(segments),
+            self._float_column(X, t_pos),
+            self._float_column(X, o_pos),
+            outcome_type=self.outcome_type,
+            ci_method=self.ci_method,
+            alpha=self.alpha,
+            p_adjust=self.p_adjust,
+        )
+        observed = stats.pop("observed")
+        outcome_type = stats.pop("outcome_type")
+        diff = stats["lift_observed"]
+        scale = float(np.max(np.abs(diff[observed]))) if observed.any() else 0.0
+        scales["lift_scale"] = scale
+        lift = np.where(observed, lift_to_unit(np.nan_to_num(diff), scale), simulated)
+        if not observed.all():
+            missing = [s for s, o in zip(segments, observed) if not o]
+            warnings.warn(
+                f"{len(missing)} segment(s) lack a treated or a control group "
+                f"({missing[:5]}{' ...' if len(missing) > 5 else ''}); their lift "
+                "is simulated (lift_source='simulated').",
+                UserWarning,
+                stacklevel=4,
+            )
+        source = ["observed" if o else "simulated" for o in observed.tolist()]
+        return lift, source, stats, outcome_type
+
+    # -- transform ------------------------------------------------------------------------
+    def _transform_codes(self, X):
+        column, label = self._segment_column(X)
+        keys = tuple(self.segment_keys_.tolist())
+        if isinstance(column, pd.Categorical):
+            cat_codes = np.asarray(column.codes)
+            if (cat_codes < 0).any():
+                raise _missing_segment_error(label, int((cat_codes < 0).sum()))
+            lut = _category_lut(
+                tuple(column.categories.tolist()), label, keys, self.segment_kind_
+            )
+            codes = lut[cat_codes]
+            raw = np.asarray(column.categories)[cat_codes[codes < 0][:1]]
+        else:
+            values, kind = _segment_values(column, label)
+            codes = _lookup_keys(values, kind, keys, self.segment_kind_)
+            raw = values[codes < 0][:1]
+        unseen = codes < 0
+        if unseen.any() and self.handle_unknown == "error":
+            raise ValueError(
+                f"Segment column {label!r} holds {int(unseen.sum())} row(s) in "
+                f"segment(s) not seen at fit, e.g. {raw[0]!r}; known segments: "
+                f"{self.segments_[:10]}{' ...' if len(self.segments_) > 10 else ''}. "
+                "Refit the scorer on data covering every segment."
+            )
+        return codes
+
+    def _new_feature_names(self, input_names):
+        return [_SCORE_COLUMN, _TIER_COLUMN]
+
+    def transform(self, X):
+        """Append the segment's score and tier to every row.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data with the columns seen at fit; every segment must have been
+            seen at fit.
+
+        Returns
+        -------
+        X_out : {ndarray, DataFrame} of shape (n_samples, n_features + 2)
+            The input columns followed by ``segment_score`` (float64) and
+            ``segment_tier`` (tier number, or name with ``tier_output="names"``).
+        """
+        check_is_fitted(self, "scores_")
+        X = self._validate_input(X, reset=False)
+        codes = self._transform_codes(X)
+        unseen = codes < 0  # only with handle_unknown="nan"
+        scores = np.append(self.scores_, np.nan)[codes]
+        tiers = np.append(self.tier_codes_, 0)[codes]
+        if self.tier_output == "names":
+            dtype = _tier_dtype(tuple(self.tier_names_))
+            tier = pd.Categorical.from_codes(tiers - 1, dtype=dtype)
+            if self._output_dense() == "default":
+                tier = np.asarray(tier, dtype=object)
+                tier[unseen] = None
+        else:
+            tier = tiers.astype(np.min_scalar_type(len(self.tier_names_)))
+        return self._assemble_output(X, {_SCORE_COLUMN: scores, _TIER_COLUMN: tier})
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def report_(self):
+        """One row per segment: sizes, dimensions, score, tier, lift (DataFrame)."""
+        check_is_fitted(self, "scores_")
+        counts = self.segment_counts_
+        data = {
+            "size": counts,
+            "share": counts / max(self.n_fit_rows_, 1),
+            **{dim: self.dimensions_[dim] for dim in DIMENSIONS},
+            "score": self.scores_,
+            "tier": [self.tier_names_[c - 1] for c in self.tier_codes_.tolist()],
+            "valid": self.segment_valid_,
+            "lift_source": self.lift_source_,
+        }
+        if self.lift_ is not None:
+            data.update({field: self.lift_[field] for field in _LIFT_FIELDS})
+        data.update({f"mean_{c}": m for c, m in self.segment_means_.items()})
+        return pd.DataFrame(data, index=pd.Index(self.segments_, name="segment"))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # NaN in a feature column is left out of that column's means and ranks;
+        # NaN in columns the scorer does not use passes through. A missing
+        # segment is refused.
+        tags.input_tags.allow_nan = True
+        return tags

@@ -1,0 +1,431 @@
+"""Export per-row segments and the per-segment report to CSV, JSON or Parquet.
+
+:func:`segment_report` builds the per-segment table of a fitted pipeline by
+reading what its steps learned (the segmenter's sizes and validity, the
+scorer's scores, tiers and lift intervals, the rules' descriptions and
+strategies); it never refits or recomputes them. :func:`export_report` and
+:func:`export_assignments` write that table and the per-row labels, choosing
+the format from the file suffix (``.csv``, ``.json``, ``.parquet``/``.pq``) or
+``format=``. JSON is an array of records holding plain scalars (``NaN`` becomes
+``null``), ready for an API.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FORMATS",
+    "export_assignments",
+    "export_report",
+    "rule_text",
+    "segment_report",
+    "to_records",
+]
+
+#: Output formats understood by the exporters.
+FORMATS = ("csv", "json", "parquet")
+
+_SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+_COMPRESSION = {".gz", ".bz2", ".zip", ".xz", ".zst"}
+#: Per-row columns the scorer's ``transform`` adds, exported when present.
+ROW_SCORE_COLUMNS = ("segment_score", "segment_tier")
+
+
+# ---------------------------------------------------------------------------------
+# plain data
+# ---------------------------------------------------------------------------------
+def _plain_scalar(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp | pd.Timedelta):
+        return value.isoformat()
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain_scalar(v) for v in value]
+    return value
+
+
+def to_records(frame, *, index=None):
+    """JSON-ready records of a DataFrame: plain Python scalars, ``NaN`` -> ``None``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    index : str, optional
+        When given, the index becomes the first field under this name.
+
+    Returns
+    -------
+    list of dict
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> df = pd.DataFrame({"size": np.array([3, 4]), "lift": [0.5, np.nan]},
+    ...                   index=pd.Index(["A", "B"], name="segment"))
+    >>> to_records(df, index="segment")
+    [{'segment': 'A', 'size': 3, 'lift': 0.5}, {'segment': 'B', 'size': 4, 'lift': None}]
+    """
+    if index is not None:
+        frame = frame.rename_axis(index).reset_index()
+    columns = [str(c) for c in frame.columns]
+    return [
+        {c: _plain_scalar(v) for c, v in zip(columns, row)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+# ---------------------------------------------------------------------------------
+# the per-segment report
+# ---------------------------------------------------------------------------------
+def _steps(pipeline):
+    """``{name: step}`` of a pipeline, or ``{"segments": est}`` for a bare step."""
+    named = getattr(pipeline, "named_steps", None)
+    if named is not None:
+        return dict(named)
+    return {"segments": pipeline}
+
+
+def _segmenter(pipeline):
+    steps = _steps(pipeline)
+    seg = steps.get("segments")
+    if seg is None or not hasattr(seg, "segment_names_"):
+        raise ValueError(
+            "Expected a fitted pipeline with a 'segments' step (e.g. from "
+            "make_cart_abandoner_pipeline(...).fit(X))."
+        )
+    return seg
+
+
+def _cuts(pipeline):
+    thresholds = _steps(pipeline).get("thresholds")
+    return getattr(thresholds, "cuts_", None)
+
+
+def _ruleset(seg):
+    rules = getattr(seg, "rules_", None)
+    if rules is None:
+        return None
+    from ._rules import RuleSet
+
+    return RuleSet.from_dict(rules)
+
+
+def _declared_name(seg, name):
+    """The declared segment an output segment comes from (splits -> parent)."""
+    for split in getattr(seg, "splits_", ()):
+        prefix = split["segment"] + "_"
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return split["segment"], split, int(name[len(prefix) :]) - 1
+    return name, None, None
+
+
+def rule_text(pipeline, name):
+    """The conditions of one output segment in words, with learned cut values.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted, with a ``segments`` step (and usually ``thresholds``).
+    name : str
+        An output segment name (``segment_names_``).
+
+    Returns
+    -------
+    str
+        Conditions joined by ``AND``; the ELSE segment reads ``ELSE``; merged
+        and split segments say so.
+
+    Examples
+    --------
+    >>> from sklearn_mece import make_cart_abandoner_pipeline
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> pipe = make_cart_abandoner_pipeline(min_size=0).fit(
+    ...     make_cart_abandoners(1_000, random_state=0))
+    >>> rule_text(pipe, "Recent_Customers")
+    'days_since_last_order <= 30'
+    >>> rule_text(pipe, "Other_Bucket")
+    'ELSE (every row not matched above)'
+    """
+    seg = _segmenter(pipeline)
+    rules = _ruleset(seg)
+    if rules is None:
+        return ""
+    cuts = _cuts(pipeline)
+    suffix = getattr(seg, "level_suffix", "_level")
+    declared, split, part = _declared_name(seg, name)
+    by_name = {s.name: s for s in rules.all_segments}
+    if declared == getattr(seg, "nan_segment", None):
+        return "a tested value is missing (NaN)"
+    if declared not in by_name:
+        return ""
+    segment = by_name[declared]
+    if segment is rules.else_segment:
+        text = "ELSE (every row not matched above)"
+    elif not segment.conditions:
+        text = "every remaining row"
+    else:
+        text = " AND ".join(
+            rules.describe_condition(c, cuts, suffix) for c in segment.conditions
+        )
+    merged = [
+        n
+        for n, target in getattr(seg, "merge_map_", {}).items()
+        if target == declared and n != declared
+    ]
+    if merged:
+        text += f" (also absorbs merged {', '.join(merged)})"
+    if split is not None:
+        edges = [None, *split["cuts"], None]
+        lo, hi = edges[part], edges[part + 1]
+        col = split["column"]
+        bounds = [f"{col} >= {lo:,.6g}" if lo is not None else None]
+        bounds.append(f"{col} < {hi:,.6g}" if hi is not None else None)
+        text += f" [split part {part + 1}: {' AND '.join(b for b in bounds if b)}]"
+    return text
+
+
+def segment_report(pipeline, X_out=None, *, mean_columns=("avg_order_value",)):
+    """Per-segment report of a fitted pipeline, read from what its steps learned.
+
+    Sizes, shares and validity come from the segmenter (``segment_table_``);
+    scores, tiers and observed-lift intervals from the scorer's ``report_``
+    when the pipeline has a ``scores`` step; descriptions and strategies from
+    the rules. Nothing is refitted or recomputed.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted, with a ``segments`` step (``thresholds`` and ``scores`` are
+        read when present).
+    X_out : pandas.DataFrame, optional
+        ``pipeline.transform(X)``; only used for the ``mean_<column>``
+        summaries of ``mean_columns`` that no step learned.
+    mean_columns : sequence of str, default=("avg_order_value",)
+        Raw columns averaged per segment when ``X_out`` holds them and the
+        scorer's report has no ``mean_<column>`` already.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by segment name in hierarchy order: ``size``, ``share``,
+        any ``mean_<column>``, the scorer's columns (``conversion_potential``
+        .. ``score``, ``tier``, ``n_treated`` .. ``lift_ci_high``) when
+        present, ``valid``, ``issue``, ``description``, ``strategy``,
+        ``rule`` and ``merged_from``.
+
+    Examples
+    --------
+    >>> from sklearn_mece import make_cart_abandoner_pipeline
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> X = make_cart_abandoners(2_000, random_state=0)
+    >>> pipe = make_cart_abandoner_pipeline(min_size=50)
+    >>> report = segment_report(pipe.fit(X))
+    >>> int(report["size"].sum())
+    2000
+    >>> report.loc["Recent_Customers", "rule"]
+    'days_since_last_order <= 30'
+    """
+    seg = _segmenter(pipeline)
+    names = list(seg.segment_names_)
+    table = seg.segment_table_.copy()
+    table.index.name = "segment"
+
+    scorer = _steps(pipeline).get("scores")
+    scores = getattr(scorer, "report_", None) if scorer is not None else None
+    if scores is not None:
+        scores = scores.reindex(names)
+        for col in ("size", "share", "valid"):
+            if col in scores:
+                table[col] = scores[col].to_numpy()
+        extra = [c for c in scores.columns if c not in table.columns]
+        at = list(table.columns).index("valid")
+        for i, col in enumerate(extra):
+            table.insert(at + i, col, scores[col].to_numpy())
+
+    if X_out is not None and "segment" in getattr(X_out, "columns", ()):
+        column = getattr(seg, "output_column", "segment")
+        wanted = [c for c in mean_columns if c in X_out and f"mean_{c}" not in table]
+        for i, col in enumerate(wanted):
+            labels = X_out[column]
+            if not isinstance(labels.dtype, pd.CategoricalDtype):
+                labels = np.asarray(names, dtype=object)[labels.to_numpy()]
+            means = X_out[col].groupby(labels, observed=False).mean()
+            table.insert(2 + i, f"mean_{col}", means.reindex(names).to_numpy())
+
+    rules = _ruleset(seg)
+    by_name = {} if rules is None else {s.name: s for s in rules.all_segments}
+    declared = [_declared_name(seg, n)[0] for n in names]
+    table["description"] = [
+        getattr(by_name.get(d), "description", None) or "" for d in declared
+    ]
+    table["strategy"] = [
+        getattr(by_name.get(d), "strategy", None) or "" for d in declared
+    ]
+    table["rule"] = [rule_text(pipeline, n) for n in names]
+    table["merged_from"] = [_merged_from(seg, d, rules is not None) for d in declared]
+    return table
+
+
+def _merged_from(seg, name, declared):
+    """What was merged into ``name``: declared segments, or several clusters."""
+    merge_map = getattr(seg, "merge_map_", None) or {}
+    if declared:
+        return ", ".join(
+            str(m) for m, t in merge_map.items() if t == name and m != name
+        )
+    sources = [m for m, t in merge_map.items() if t == name]
+    return ", ".join(f"cluster {m}" for m in sources) if len(sources) > 1 else ""
+
+
+# ---------------------------------------------------------------------------------
+# writers
+# ---------------------------------------------------------------------------------
+def _format_of(path, format):
+    if format is not None:
+        if format not in FORMATS:
+            raise ValueError(f"Unknown format {format!r}; use one of {list(FORMATS)}.")
+        return format
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSION:
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    raise ValueError(
+        f"Cannot tell the format of {str(path)!r} from its suffix; use .csv, .json "
+        f"or .parquet, or pass format= one of {list(FORMATS)}."
+    )
+
+
+def _write(frame, path, format, *, json_indent=None):
+    path = Path(path)
+    fmt = _format_of(path, format)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "parquet":
+        try:
+            frame.to_parquet(path, index=False)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "Parquet export needs pyarrow: pip install 'sklearn-mece[parquet]'"
+            ) from exc
+    elif json_indent is not None:
+        text = json.dumps(to_records(frame), indent=json_indent, ensure_ascii=False)
+        path.write_text(text + "\n", encoding="utf-8")
+    else:
+        # pandas' writer: fast on millions of rows, NaN -> null, plain scalars.
+        frame.to_json(
+            path, orient="records", date_format="iso", force_ascii=False, indent=None
+        )
+    return path
+
+
+def export_report(report, path, *, format=None):
+    """Write a per-segment report (from :func:`segment_report`) to a file.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        Indexed by segment name; the index becomes the first column,
+        ``segment``.
+    path : str or path-like
+        Destination; the format follows its suffix unless ``format`` is given.
+    format : {"csv", "json", "parquet"}, optional
+        Overrides the suffix. JSON is an indented array of records with plain
+        scalars.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from sklearn_mece import make_cart_abandoner_pipeline
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> pipe = make_cart_abandoner_pipeline(min_size=0).fit(
+    ...     make_cart_abandoners(1_000, random_state=0))
+    >>> path = export_report(segment_report(pipe),
+    ...                      os.path.join(tempfile.mkdtemp(), "segments.json"))
+    >>> records = json.loads(path.read_text())
+    >>> records[0]["segment"], records[0]["size"], "strategy" in records[0]
+    ('High_AOV_Premium', 250, True)
+    """
+    frame = report.rename_axis(report.index.name or "segment").reset_index()
+    return _write(frame, path, format, json_indent=2)
+
+
+def export_assignments(
+    X_out, path, *, id_col=None, columns=None, segment_column="segment", format=None
+):
+    """Write the segment of every row to a file.
+
+    Parameters
+    ----------
+    X_out : pandas.DataFrame
+        ``pipeline.transform(X)``: holds ``segment_column`` (and, with a
+        scorer, ``segment_score``/``segment_tier``).
+    path : str or path-like
+        Destination; the format follows its suffix unless ``format`` is given.
+    id_col : str, optional
+        Identifier column written first. Without it the index is written
+        first (named ``row`` unless it has a name).
+    columns : list of str, optional
+        Extra columns of ``X_out`` to write after the segment columns.
+    segment_column : str, default="segment"
+        The segment column of ``X_out``.
+    format : {"csv", "json", "parquet"}, optional
+        Overrides the suffix. JSON is an array of records.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        If a requested column is not in ``X_out``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> out = pd.DataFrame({"user_id": [7, 8], "segment": ["A", "B"]})
+    >>> path = export_assignments(out, os.path.join(tempfile.mkdtemp(), "a.csv"),
+    ...                           id_col="user_id")
+    >>> print(path.read_text().strip())
+    user_id,segment
+    7,A
+    8,B
+    """
+    wanted = [c for c in (id_col, segment_column) if c is not None]
+    wanted += [c for c in ROW_SCORE_COLUMNS if c in X_out and c not in wanted]
+    wanted += [c for c in (columns or ()) if c not in wanted]
+    missing = [c for c in wanted if c not in X_out]
+    if missing:
+        raise ValueError(
+            f"Missing column(s) {missing} in the data to export "
+            f"(has {_short_list(X_out.columns)})."
+        )
+    frame = X_out[wanted]
+    if id_col is None:
+        frame = frame.reset_index(names=X_out.index.name or "row")
+    return _write(frame, path, format)
+
+
+def _short_list(columns, limit=12):
+    columns = [str(c) for c in columns]
+    text = ", ".join(columns[:limit])
+    if len(columns) > limit:
+        text += f", ... ({len(columns)} columns)"
+    return text

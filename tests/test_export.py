@@ -1,0 +1,218 @@
+"""Exports: the per-segment report read from fitted steps, CSV/JSON/Parquet writers."""
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_mece import (
+    CART_ABANDONER_RULES,
+    HierarchicalSegmenter,
+    make_cart_abandoner_pipeline,
+)
+from sklearn_mece.datasets import make_cart_abandoners
+from sklearn_mece.export import (
+    export_assignments,
+    export_report,
+    rule_text,
+    segment_report,
+    to_records,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_cart_abandoners(3_000, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    pipe = make_cart_abandoner_pipeline(min_size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = pipe.fit_transform(data)
+    return pipe, out
+
+
+def test_report_reads_what_the_steps_learned(fitted):
+    pipe, out = fitted
+    seg = pipe.named_steps["segments"]
+    report = segment_report(pipe, out)
+    assert list(report.index) == list(seg.segment_names_)
+    assert report.index.name == "segment"
+    np.testing.assert_array_equal(report["size"], seg.segment_sizes_.to_numpy())
+    np.testing.assert_allclose(report["share"], seg.segment_table_["share"])
+    assert report["valid"].tolist() == seg.segment_table_["valid"].tolist()
+    # descriptions and strategies come from the one rule declaration
+    declared = {s.name: s for s in CART_ABANDONER_RULES.all_segments}
+    for name in report.index:
+        assert report.loc[name, "description"] == declared[name].description
+        assert report.loc[name, "strategy"] == declared[name].strategy
+    # the rule text carries the learned cut, not a recomputed one
+    cut = pipe.named_steps["thresholds"].cuts_["avg_order_value"][1]
+    assert f"{cut:,.6g}" in report.loc["High_AOV_Premium", "rule"]
+    means = out.groupby("segment", observed=False)["avg_order_value"].mean()
+    np.testing.assert_allclose(report["mean_avg_order_value"], means[report.index])
+
+
+def test_report_includes_scorer_report_when_present(fitted):
+    pipe, out = fitted
+    if "scores" not in pipe.named_steps:
+        pytest.skip("the preset has no scorer step yet")
+    scores = pipe.named_steps["scores"].report_
+    report = segment_report(pipe, out)
+    for column in ("score", "tier", "conversion_potential", "size_score"):
+        assert column in report
+        assert report[column].tolist() == scores[column].reindex(report.index).tolist()
+
+
+def test_report_with_merges_names_what_was_merged(data):
+    pipe = make_cart_abandoner_pipeline(min_size=400, max_size=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(data)
+    merge_map = pipe.named_steps["segments"].merge_map_
+    merged = sorted(n for n, t in merge_map.items() if t != n)
+    assert merged, "the fixture should merge at least one segment"
+    report = segment_report(pipe)
+    absorbed = report.loc["Other_Bucket", "merged_from"].split(", ")
+    assert sorted(absorbed) == merged
+    assert "also absorbs merged" in report.loc["Other_Bucket", "rule"]
+    assert not set(merged) & set(report.index)
+
+
+def test_report_of_split_segments_inherits_strategy(data):
+    pipe = make_cart_abandoner_pipeline(
+        min_size=0,
+        max_size=600,
+        segments__max_size_policy="split",
+        segments__split_column="avg_order_value",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(data)
+    report = segment_report(pipe)
+    parts = [n for n in report.index if n.startswith("Other_Bucket_")]
+    assert len(parts) >= 2
+    strategy = CART_ABANDONER_RULES.else_segment.strategy
+    assert all(report.loc[n, "strategy"] == strategy for n in parts)
+    assert "split part 1" in report.loc[parts[0], "rule"]
+    assert "avg_order_value <" in report.loc[parts[0], "rule"]
+
+
+def test_report_of_a_bare_segmenter():
+    X = pd.DataFrame({"days": [5.0, 50.0, 10.0]})
+    seg = HierarchicalSegmenter(
+        {"segments": [{"name": "Recent", "when": [["days", "<=", 30]]}]},
+        output="names",
+    ).fit(X)
+    report = segment_report(seg)
+    assert report["size"].to_dict() == {"Recent": 2, "Other": 1}
+    assert rule_text(seg, "Recent") == "days <= 30"
+
+
+def test_report_refuses_a_pipeline_without_segments():
+    from sklearn_mece import PercentileThresholder
+
+    with pytest.raises(ValueError, match="segments"):
+        segment_report(PercentileThresholder())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_report_round_trips(fitted, tmp_path, fmt):
+    pipe, out = fitted
+    report = segment_report(pipe, out)
+    path = export_report(report, tmp_path / f"segments.{fmt}")
+    back = {
+        "csv": pd.read_csv,
+        "json": lambda p: pd.DataFrame(json.loads(p.read_text())),
+        "parquet": pd.read_parquet,
+    }[fmt](path)
+    assert list(back.columns[:3]) == ["segment", "size", "share"]
+    assert back["segment"].tolist() == list(report.index)
+    assert back["size"].tolist() == report["size"].tolist()
+    assert back["strategy"].tolist() == report["strategy"].tolist()
+
+
+def test_json_report_holds_plain_scalars(fitted, tmp_path):
+    pipe, out = fitted
+    report = segment_report(pipe, out)
+    report["lift_ci_low"] = np.nan
+    path = export_report(report, tmp_path / "r.json")
+    records = json.loads(path.read_text())
+    assert records[0]["lift_ci_low"] is None
+    assert isinstance(records[0]["size"], int)
+    assert isinstance(records[0]["valid"], bool)
+    assert "NaN" not in path.read_text()
+
+
+def test_format_argument_overrides_the_suffix(fitted, tmp_path):
+    pipe, out = fitted
+    path = export_report(segment_report(pipe), tmp_path / "report.dat", format="json")
+    assert json.loads(path.read_text())[0]["segment"] == "High_AOV_Premium"
+    with pytest.raises(ValueError, match="suffix"):
+        export_report(segment_report(pipe), tmp_path / "report.dat")
+    with pytest.raises(ValueError, match="Unknown format"):
+        export_report(segment_report(pipe), tmp_path / "r.csv", format="xlsx")
+
+
+def test_compressed_csv(fitted, tmp_path):
+    _, out = fitted
+    path = export_assignments(out, tmp_path / "a.csv.gz", id_col="user_id")
+    back = pd.read_csv(path)
+    assert back["segment"].tolist() == out["segment"].astype(str).tolist()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_assignments_round_trips(fitted, tmp_path, fmt):
+    _, out = fitted
+    path = export_assignments(out, tmp_path / f"a.{fmt}", id_col="user_id")
+    back = {
+        "csv": pd.read_csv,
+        "json": lambda p: pd.DataFrame(json.loads(p.read_text())),
+        "parquet": pd.read_parquet,
+    }[fmt](path)
+    assert list(back.columns[:2]) == ["user_id", "segment"]
+    assert back["user_id"].tolist() == out["user_id"].tolist()
+    assert back["segment"].astype(str).tolist() == out["segment"].astype(str).tolist()
+
+
+def test_export_assignments_without_id_writes_the_index(fitted, tmp_path):
+    _, out = fitted
+    sub = out.iloc[[5, 2, 9]]
+    path = export_assignments(sub, tmp_path / "a.csv", columns=["country"])
+    back = pd.read_csv(path)
+    assert back.columns.tolist()[:2] == ["row", "segment"]
+    assert back.columns.tolist()[-1] == "country"
+    assert back["row"].tolist() == [5, 2, 9]
+
+
+def test_export_assignments_missing_column(fitted, tmp_path):
+    _, out = fitted
+    with pytest.raises(ValueError, match="Missing column"):
+        export_assignments(out, tmp_path / "a.csv", id_col="customer")
+
+
+def test_to_records_plain_types():
+    frame = pd.DataFrame(
+        {
+            "n": np.array([1, 2], dtype=np.int64),
+            "ok": np.array([True, False]),
+            "x": [0.5, np.nan],
+            "when": pd.to_datetime(["2026-01-01", None]),
+            "label": pd.Categorical(["a", "b"]),
+        }
+    )
+    records = to_records(frame)
+    assert records[0] == {
+        "n": 1,
+        "ok": True,
+        "x": 0.5,
+        "when": "2026-01-01T00:00:00",
+        "label": "a",
+    }
+    assert records[1]["x"] is None and records[1]["when"] is None
+    assert all(type(v) in (int, bool, float, str) for v in records[0].values())
+    json.dumps(records)

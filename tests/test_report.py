@@ -1,0 +1,193 @@
+"""The HTML report: self-contained, plots embedded, everything escaped."""
+
+import base64
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_mece import check_mece, make_cart_abandoner_pipeline
+from sklearn_mece.datasets import make_cart_abandoners
+from sklearn_mece.export import segment_report
+from sklearn_mece.report import (
+    html_report,
+    plot_cuts,
+    plot_lift,
+    plot_scores,
+    plot_sizes,
+    write_html_report,
+)
+
+IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_cart_abandoners(3_000, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    pipe = make_cart_abandoner_pipeline(min_size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = pipe.fit_transform(data)
+    return pipe, out
+
+
+def _with_scores_and_lift(report):
+    """A report as the scorer fills it, with observed lift."""
+    report = report.copy()
+    rng = np.random.default_rng(0)
+    n = len(report)
+    for column in ("conversion_potential", "profitability", "lift", "strategic_fit"):
+        report[column] = rng.uniform(0, 1, n)
+    report["size_score"] = rng.uniform(0, 1, n)
+    report["score"] = rng.uniform(0.3, 0.8, n)
+    report["tier"] = rng.integers(1, 5, n)
+    report["n_treated"] = (report["size"] * 0.9).round().astype(int)
+    report["n_control"] = report["size"] - report["n_treated"]
+    report["rate_treated"] = rng.uniform(0.1, 0.2, n)
+    report["rate_control"] = rng.uniform(0.08, 0.15, n)
+    report["lift_observed"] = report["rate_treated"] - report["rate_control"]
+    report["lift_ci_low"] = report["lift_observed"] - 0.03
+    report["lift_ci_high"] = report["lift_observed"] + 0.03
+    report.iloc[-1, report.columns.get_loc("lift_observed")] = np.nan
+    return report
+
+
+def _images(page):
+    return [base64.b64decode(m) for m in IMG.findall(page)]
+
+
+def test_html_is_self_contained_with_its_plots(fitted, data):
+    pipe, _ = fitted
+    page = html_report(pipe, data)
+    assert page.startswith("<!DOCTYPE html>")
+    for section in ("Segments", "Learned thresholds", "Rule tree", "MECE checks"):
+        assert section in page
+    images = _images(page)
+    has_scorer = "scores" in pipe.named_steps
+    assert len(images) >= (3 if has_scorer else 2)  # sizes, (scores,) cuts
+    assert all(img.startswith(b"\x89PNG\r\n\x1a\n") for img in images)
+    assert "<script" not in page and 'src="http' not in page and "<link" not in page
+    # learned cut values, descriptions and strategies are in the page
+    cut = pipe.named_steps["thresholds"].cuts_["engagement_score"][0]
+    assert f"{cut:,.6g}" in page
+    report = segment_report(pipe)
+    for text in report["strategy"]:
+        assert text.replace("'", "&#x27;") in page
+    assert "PASS" in page
+
+
+def test_all_four_plots_with_scores_and_lift(fitted):
+    pipe, out = fitted
+    report = _with_scores_and_lift(segment_report(pipe, out))
+    page = html_report(pipe, out, report=report)
+    assert len(_images(page)) == 4
+    assert "Observed lift" in page and "interval" in page
+    assert "No observed lift" not in page
+
+
+def test_plots_return_figures(fitted):
+    pipe, out = fitted
+    report = _with_scores_and_lift(segment_report(pipe, out))
+    for fig in (
+        plot_sizes(report, min_size=50, max_size=2_000),
+        plot_scores(report),
+        plot_cuts(pipe, out),
+        plot_lift(report),
+    ):
+        assert fig is not None and fig.axes
+    assert len(plot_cuts(pipe, out).axes) == 3  # one panel per thresholded feature
+    plain = segment_report(pipe, out)
+    if "scores" not in pipe.named_steps:
+        assert plot_scores(plain) is None
+    assert plot_lift(plain.drop(columns=["lift_observed"], errors="ignore")) is None
+
+
+def test_amount_lift_is_not_shown_as_a_rate(fitted):
+    pipe, out = fitted
+    report = _with_scores_and_lift(segment_report(pipe, out))
+    report["rate_treated"] *= 100  # mean spend, dollars
+    report["rate_control"] *= 100
+    page = html_report(pipe, out, report=report)
+    assert "mean_treated" in page and "outcome units" in page
+
+
+def test_everything_is_escaped(data):
+    rules = {
+        "levels": {
+            "avg_order_value": {"names": ["low", "high"], "percentiles": [50]},
+        },
+        "segments": [
+            {
+                "name": "<script>alert(1)</script>",
+                "when": [["avg_order_value", "==", "high"]],
+                "description": "Tom & Jerry's <b>best</b>",
+                "strategy": '"quoted" <i>offer</i>',
+            }
+        ],
+        "else": {"name": "Rest<br>", "strategy": "a < b"},
+    }
+    pipe = make_cart_abandoner_pipeline(min_size=0, max_size=None, rules=rules)
+    pipe.fit(data)
+    page = html_report(pipe, data, title="<title>&")
+    assert "<script>" not in page and "<b>best</b>" not in page
+    assert "<br>" not in page and "<i>offer</i>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Tom &amp; Jerry&#x27;s &lt;b&gt;best&lt;/b&gt;" in page
+    assert "&lt;title&gt;&amp;" in page
+
+
+def test_a_failed_mece_check_shows(fitted):
+    pipe, out = fitted
+    labels = out["segment"].astype(object).copy()
+    labels.iloc[:3] = None
+    mece = check_mece(labels, expected_labels=list(out["segment"].cat.categories))
+    page = html_report(pipe, out, mece=mece)
+    assert 'class="fail"' in page or "class='fail'" in page
+    assert "3 rows in no segment" in page
+
+
+def test_write_html_report(fitted, tmp_path):
+    pipe, out = fitted
+    path = write_html_report(pipe, out, tmp_path / "sub" / "report.html")
+    text = path.read_text(encoding="utf-8")
+    assert len(_images(text)) >= 2
+    assert (
+        pd.Series(["Other_Bucket"]).isin(text.split()).any() or "Other_Bucket" in text
+    )
+
+
+def test_report_of_a_cluster_pipeline(data):
+    from sklearn.cluster import KMeans
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_mece import ClusterSegmenter, SegmentScorer
+
+    pipe = Pipeline(
+        [
+            (
+                "segments",
+                ClusterSegmenter(
+                    KMeans(3, n_init=2),
+                    columns=["avg_order_value", "engagement_score"],
+                    output="names",
+                    random_state=0,
+                    select_by_name=True,
+                ),
+            ),
+            ("scores", SegmentScorer(select_by_name=True)),
+        ]
+    ).set_output(transform="pandas")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = pipe.fit_transform(data.drop(columns="abandoned_at"))
+    report = segment_report(pipe, out)
+    assert list(report.index) == pipe.named_steps["segments"].segment_names_
+    page = html_report(pipe, out)
+    assert len(_images(page)) == 2  # sizes and scores: no thresholder, no lift
+    assert "no declared rules" in page
