@@ -2,6 +2,12 @@
 
 __version__ = "0.1.0"
 
+from ._cluster import ClusterSegmenter  # noqa: E402
+from ._compare import (  # noqa: E402
+    compare_segmentations,
+    segment_migration,
+    segment_stability,
+)
 from ._lift import assign_holdout  # noqa: E402
 from ._mece import MECEReport, check_mece  # noqa: E402
 from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: E402
@@ -19,6 +25,7 @@ from .report import html_report, write_html_report  # noqa: E402
 
 __all__ = [
     "CART_ABANDONER_RULES",
+    "ClusterSegmenter",
     "CollapsedCutsWarning",
     "Condition",
     "HierarchicalSegmenter",
@@ -32,6 +39,7 @@ __all__ = [
     "__version__",
     "assign_holdout",
     "check_mece",
+    "compare_segmentations",
     "describe_pipeline",
     "export_assignments",
     "export_report",
@@ -39,6 +47,8 @@ __all__ = [
     "load",
     "load_rules",
     "make_cart_abandoner_pipeline",
+    "segment_migration",
+    "segment_stability",
     "save",
     "segment_report",
     "write_html_report",

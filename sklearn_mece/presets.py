@@ -14,7 +14,69 @@ from ._scorer import SegmentScorer
 from ._segmenter import HierarchicalSegmenter
 from ._thresholder import PercentileThresholder
 
-__all__ = ["CART_ABANDONER_RULES", "describe_pipeline", "make_cart_abandoner_pipeline"]
+__all__ = [
+    "CART_ABANDONER_RULES",
+    "SegmentationPipeline",
+    "describe_pipeline",
+    "make_cart_abandoner_pipeline",
+]
+
+
+class SegmentationPipeline(Pipeline):
+    """A Pipeline whose output container also applies to steps set later.
+
+    scikit-learn's :class:`~sklearn.pipeline.Pipeline` forgets
+    ``set_output(transform="pandas")`` for a step replaced with ``set_params``
+    (``pipe.set_params(segments=ClusterSegmenter(...))``): the new step returns
+    an ndarray and every later step loses the column names. This subclass
+    remembers the configured container and applies it again after
+    ``set_params``, so a challenger swapped into the preset keeps the
+    DataFrame contract. Everything else is :class:`~sklearn.pipeline.Pipeline`.
+
+    Examples
+    --------
+    >>> from sklearn_mece import ClusterSegmenter, make_cart_abandoner_pipeline
+    >>> pipe = make_cart_abandoner_pipeline()
+    >>> pipe = pipe.set_params(segments=ClusterSegmenter())
+    >>> pipe.named_steps["segments"]._sklearn_output_config["transform"]
+    'pandas'
+    """
+
+    def set_output(self, *, transform=None):
+        """Set the output container of every step, now and after ``set_params``.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"}, default=None
+            Output container of ``transform`` and ``fit_transform``; ``None``
+            leaves the configuration unchanged.
+
+        Returns
+        -------
+        self : SegmentationPipeline
+        """
+        super().set_output(transform=transform)
+        if transform is not None:
+            self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def set_params(self, **params):
+        """Set parameters, then re-apply the configured output container.
+
+        Parameters
+        ----------
+        **params : dict
+            As :meth:`sklearn.pipeline.Pipeline.set_params`.
+
+        Returns
+        -------
+        self : SegmentationPipeline
+        """
+        super().set_params(**params)
+        transform = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if transform is not None:
+            super().set_output(transform=transform)
+        return self
 
 #: The seed's segment hierarchy over ``avg_order_value``, ``engagement_score``,
 #: ``profitability_score`` and ``days_since_last_order``.
@@ -162,7 +224,7 @@ def make_cart_abandoner_pipeline(
             "The rules declare no percentiles under 'levels'; the thresholder "
             "needs at least one feature with percentiles."
         )
-    pipe = Pipeline(
+    pipe = SegmentationPipeline(
         [
             (
                 "thresholds",
