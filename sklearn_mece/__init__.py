@@ -14,6 +14,7 @@ from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: 
 from ._scorer import SegmentScorer  # noqa: E402
 from ._segmenter import HierarchicalSegmenter, SegmentSizeWarning  # noqa: E402
 from ._thresholder import CollapsedCutsWarning, PercentileThresholder  # noqa: E402
+from .engine import MECESegmentationEngine  # noqa: E402
 from .export import export_assignments, export_report, segment_report  # noqa: E402
 from .io import load, save  # noqa: E402
 from .presets import (  # noqa: E402
@@ -30,6 +31,7 @@ __all__ = [
     "Condition",
     "HierarchicalSegmenter",
     "LevelSpec",
+    "MECESegmentationEngine",
     "MECEReport",
     "PercentileThresholder",
     "RuleSet",

@@ -1,0 +1,220 @@
+"""The original script's interface, as a thin facade over the preset pipeline.
+
+``MECESegmentationEngine`` keeps the one-file script's calls working
+(``run_segmentation``, ``export_results``, ``engine.segments``) while everything
+is done by :func:`make_cart_abandoner_pipeline`, :func:`segment_report`,
+:func:`check_mece` and the exporters: nothing is implemented twice. The fitted
+pipeline is ``engine.pipeline_``, so a job can save it and apply it later.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ._mece import check_mece
+from .datasets import DEFAULT_REFERENCE_TIME, make_cart_abandoners, select_universe
+from .export import export_assignments, segment_report, to_records
+from .presets import make_cart_abandoner_pipeline
+
+__all__ = ["MECESegmentationEngine"]
+
+#: Report columns renamed to the script's vocabulary in ``segments``.
+_SCRIPT_NAMES = {
+    "lift": "lift_vs_control",
+    "score": "overall_score",
+    "issue": "invalid_reason",
+    "mean_avg_order_value": "mean_aov",
+    "mean_engagement_score": "mean_engagement",
+    "mean_profitability_score": "mean_profitability",
+}
+_MEANS = ("avg_order_value", "engagement_score", "profitability_score")
+
+
+class MECESegmentationEngine:
+    """Cart-abandoner segmentation with the original script's interface.
+
+    Parameters
+    ----------
+    min_segment_size : int, default=500
+        Segments smaller at fit merge into the ELSE bucket.
+    max_segment_size : int, default=20000
+        Larger segments are reported invalid.
+    scoring_weights : dict, default=None
+        The script's weights (``conversion_potential``, ``profitability``,
+        ``lift_vs_control``, ``strategic_fit``, ``size_score``); ``None``: the
+        seed's 0.25 / 0.25 / 0.20 / 0.20 / 0.10. Passed to the scorer.
+    random_state : int, default=None
+        Seed of the mock data generated when ``run_segmentation`` gets no data.
+    n_users : int, default=50000
+        Size of that mock data set.
+    universe_days : int, default=7
+        Abandonment window that defines the universe.
+    timestamp_column : str, default="abandoned_at"
+        Abandonment timestamp. When the data has it, only rows within the last
+        ``universe_days`` days (of its latest timestamp) are the universe;
+        otherwise every row is.
+    **pipeline_params
+        Any ``step__param`` of the preset pipeline, e.g.
+        ``scores__treatment="treated"``.
+
+    Attributes
+    ----------
+    segments : list of dict
+        After :meth:`run_segmentation`: one dict per segment in hierarchy order.
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted preset pipeline.
+    validation_ : MECEReport
+        The MECE report of the universe's labelling.
+    universe_ : pandas.DataFrame
+        The last universe with its segments (what ``run_segmentation`` returned).
+
+    Examples
+    --------
+    >>> from sklearn_mece import MECESegmentationEngine
+    >>> engine = MECESegmentationEngine(n_users=5_000, min_segment_size=100,
+    ...                                 random_state=0)
+    >>> segments, universe_df = engine.run_segmentation()
+    >>> len(universe_df), sum(s["size"] for s in segments)
+    (4000, 4000)
+    >>> segments[0]["name"], bool(engine.validation_)
+    ('High_AOV_Premium', True)
+    """
+
+    def __init__(
+        self,
+        min_segment_size=500,
+        max_segment_size=20000,
+        scoring_weights=None,
+        random_state=None,
+        *,
+        n_users=50_000,
+        universe_days=7,
+        timestamp_column="abandoned_at",
+        **pipeline_params,
+    ):
+        self.min_segment_size = min_segment_size
+        self.max_segment_size = max_segment_size
+        self.scoring_weights = scoring_weights
+        self.random_state = random_state
+        self.n_users = n_users
+        self.universe_days = universe_days
+        self.timestamp_column = timestamp_column
+        self.pipeline_params = pipeline_params
+        self.segments = []
+
+    def build_pipeline(self):
+        """The unfitted preset pipeline this engine runs."""
+        return make_cart_abandoner_pipeline(
+            min_size=self.min_segment_size,
+            max_size=self.max_segment_size,
+            scoring_weights=self.scoring_weights,
+            **self.pipeline_params,
+        )
+
+    def select_universe(self, data, reference_time=None):
+        """The rows segmented: last ``universe_days`` days when timestamped.
+
+        The window ends at ``reference_time`` (default: the latest timestamp in
+        the data; the generation time for the mock data). A text timestamp
+        column (as read from CSV) is parsed with :func:`pandas.to_datetime`.
+        """
+        column = self.timestamp_column
+        if column in data.columns:
+            if not pd.api.types.is_datetime64_any_dtype(data[column]):
+                # e.g. read from CSV as text, as in the script's custom-data example
+                try:
+                    stamps = pd.to_datetime(data[column])
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"Column {column!r} must hold timestamps: {exc}"
+                    ) from None
+                data = data.assign(**{column: stamps})
+            return select_universe(
+                data,
+                days=self.universe_days,
+                timestamp_col=self.timestamp_column,
+                reference_time=reference_time,
+            )
+        return data
+
+    def run_segmentation(self, data=None):
+        """Fit the preset on the universe and describe every segment.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame, optional
+            One row per user with ``avg_order_value``, ``engagement_score``,
+            ``profitability_score`` and ``days_since_last_order``. ``None``
+            generates the script's mock data (``n_users`` users).
+
+        Returns
+        -------
+        segments : list of dict
+            Per segment, in hierarchy order: ``name``, ``size``, ``share``,
+            ``rule`` (in words, with the learned thresholds), ``mean_aov``,
+            ``mean_engagement``, ``mean_profitability``, the five dimension
+            scores, ``overall_score``, ``tier``, ``valid``, ``invalid_reason``,
+            ``description`` and ``strategy``.
+        universe_df : pandas.DataFrame
+            The universe rows (same index) with ``segment``, ``segment_score``
+            and ``segment_tier`` added.
+        """
+        reference_time = None
+        if data is None:
+            data = make_cart_abandoners(self.n_users, random_state=self.random_state)
+            reference_time = DEFAULT_REFERENCE_TIME
+        universe = self.select_universe(data, reference_time)
+        pipeline = self.build_pipeline()
+        out = pipeline.fit_transform(universe)
+        report = segment_report(pipeline, out, mean_columns=_MEANS)
+        self.pipeline_ = pipeline
+        self.validation_ = check_mece(
+            out["segment"], expected_labels=list(report.index)
+        )
+        added = ["segment", "segment_score", "segment_tier"]
+        universe_df = universe.assign(**{c: out[c] for c in added if c in out})
+        report = report.rename(columns=_SCRIPT_NAMES)
+        report.insert(0, "name", report.index.astype(str))
+        self.segments = to_records(report)
+        self.universe_ = universe_df
+        return self.segments, universe_df
+
+    def export_results(self, segments, filename_prefix="cart_abandoner_segments"):
+        """Write ``<prefix>.csv``, ``<prefix>.json`` and the per-user assignment.
+
+        Parameters
+        ----------
+        segments : list of dict
+            What :meth:`run_segmentation` returned.
+        filename_prefix : str, default="cart_abandoner_segments"
+            Path prefix of the files.
+
+        Returns
+        -------
+        list of str
+            The files written: ``<prefix>.csv``, ``<prefix>.json`` (records, for
+            an API) and, after :meth:`run_segmentation`,
+            ``<prefix>_assignments.csv`` (one row per universe user).
+        """
+        prefix = Path(filename_prefix)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        frame = pd.DataFrame(segments)
+        paths = [f"{prefix}.csv", f"{prefix}.json"]
+        frame.to_csv(paths[0], index=False)
+        Path(paths[1]).write_text(
+            json.dumps(to_records(frame), indent=2), encoding="utf-8"
+        )
+        universe = getattr(self, "universe_", None)
+        if universe is not None:
+            id_col = "user_id" if "user_id" in universe.columns else None
+            path = f"{prefix}_assignments.csv"
+            export_assignments(universe, path, id_col=id_col)
+            paths.append(path)
+        return paths
+
+    def __repr__(self):
+        return (
+            f"MECESegmentationEngine(min_segment_size={self.min_segment_size}, "
+            f"max_segment_size={self.max_segment_size})"
+        )
