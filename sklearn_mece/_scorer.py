@@ -538,9 +538,7 @@ class SegmentScorer(MECETransformerMixin):
     >>> X["treatment"] = 1 - assign_holdout(X["user_id"], fraction=0.2, salt="demo")
     >>> rng = np.random.default_rng(0)
     >>> X["converted"] = rng.random(len(X)) < 0.05 + 0.03 * X["treatment"]
-    >>> pipe.set_params(scores__treatment="treatment", scores__outcome="converted")
-    ... # doctest: +ELLIPSIS
-    Pipeline(...)
+    >>> pipe = pipe.set_params(scores__treatment="treatment", scores__outcome="converted")
     >>> report = pipe.fit(X).named_steps["scores"].report_
     >>> cols = ["lift_observed", "lift_ci_low", "lift_ci_high"]
     >>> print(report[cols].round(3).to_string())  # doctest: +NORMALIZE_WHITESPACE
