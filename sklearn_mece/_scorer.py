@@ -810,10 +810,9 @@ class SegmentScorer(MECETransformerMixin):
             categories, kind = _segment_values(
                 np.array(column.categories, dtype=object), label
             )
-            present = np.bincount(cat_codes, minlength=len(categories)) > 0
-            keys = categories[present]
-            remap = np.cumsum(present) - 1
-            codes = remap[cat_codes]
+            # every declared category is a segment, also one empty at fit (a
+            # merge target, a rare rule): later batches may reach it
+            keys, codes = categories, cat_codes
         else:
             values, kind = _segment_values(column, label)
             codes, keys = pd.factorize(values, sort=True)

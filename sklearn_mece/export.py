@@ -241,10 +241,8 @@ def segment_report(pipeline, X_out=None, *, mean_columns=("avg_order_value",)):
     scorer = _steps(pipeline).get("scores")
     scores = getattr(scorer, "report_", None) if scorer is not None else None
     if scores is not None:
+        # size, share and validity stay the segmenter's: it owns the size limits
         scores = scores.reindex(names)
-        for col in ("size", "share", "valid"):
-            if col in scores:
-                table[col] = scores[col].to_numpy()
         extra = [c for c in scores.columns if c not in table.columns]
         at = list(table.columns).index("valid")
         for i, col in enumerate(extra):

@@ -31,7 +31,10 @@ class SegmentationPipeline(Pipeline):
     an ndarray and every later step loses the column names. This subclass
     remembers the configured container and applies it again after
     ``set_params``, so a challenger swapped into the preset keeps the
-    DataFrame contract. Everything else is :class:`~sklearn.pipeline.Pipeline`.
+    DataFrame contract. It also keeps the scorer's size limits equal to the
+    segmenter's: ``set_params(segments__min_size=...)`` (or ``max_size``) sets
+    ``scores__min_size`` too, so the two steps never disagree on which segments
+    are valid. Everything else is :class:`~sklearn.pipeline.Pipeline`.
 
     Examples
     --------
@@ -72,6 +75,17 @@ class SegmentationPipeline(Pipeline):
         -------
         self : SegmentationPipeline
         """
+        steps = dict(self.steps)
+        scores = steps.get("scores")
+        for name in ("min_size", "max_size"):
+            key = f"segments__{name}"
+            if (
+                key in params
+                and f"scores__{name}" not in params
+                and scores is not None
+                and name in scores.get_params(deep=False)
+            ):
+                params[f"scores__{name}"] = params[key]
         super().set_params(**params)
         transform = getattr(self, "_sklearn_output_config", {}).get("transform")
         if transform is not None:

@@ -184,3 +184,31 @@ def test_version_mismatch_warns(fitted, monkeypatch):
         UserWarning, match="from sklearn-mece 0.1.0 when using version 9.9.9"
     ):
         pickle.loads(blob)
+
+
+def test_segment_empty_at_fit_is_scored_and_reachable_later():
+    X = make_cart_abandoners(3_000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_cart_abandoner_pipeline(min_size=0).fit(X.iloc[:25])
+        out = pipe.transform(X)  # reaches segments that had no row at fit
+    report = pipe.named_steps["scores"].report_
+    assert list(report.index) == sklearn_mece.CART_ABANDONER_RULES.names
+    assert (report.loc[report["size"] == 0, "size_score"] == 0).all()
+    assert out["segment_score"].notna().all()
+    combined = sklearn_mece.segment_report(pipe, out)
+    assert combined["size"].notna().all() and combined["valid"].notna().all()
+
+
+def test_size_limits_stay_in_step_between_segmenter_and_scorer():
+    X = make_cart_abandoners(20_000, random_state=0)
+    pipe = make_cart_abandoner_pipeline()
+    pipe.set_params(segments__min_size=100, segments__max_size=3_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(X)
+    scorer, segmenter = pipe.named_steps["scores"], pipe.named_steps["segments"]
+    assert (scorer.min_size, scorer.max_size) == (100, 3_000)
+    valid = segmenter.segment_table_["valid"]
+    assert not valid.all()  # something really is out of bounds
+    assert (scorer.report_["valid"].reindex(valid.index) == valid).all()
