@@ -199,7 +199,9 @@ class ClusterSegmenter(MECETransformerMixin):
     scaler_ : transformer or None
         Fitted scaler.
     estimator_ : clusterer
-        Fitted clone of ``estimator``.
+        Fitted clone of ``estimator``. It was fitted on the complete rows sorted
+        by the clustered columns (a canonical order, so that the input's row
+        order cannot change the clusters); its ``labels_`` follow that order.
     inductive_estimator_ : classifier or None
         Fitted classifier labelling new rows (None when the clusterer has
         ``predict``).
@@ -494,7 +496,10 @@ class ClusterSegmenter(MECETransformerMixin):
         self.max_size_ = self._rows(self.max_size, n_rows)
 
         self.scaler_ = self._make_scaler()
-        fit_values = values[complete]
+        # Fit on the rows in a canonical order (sorted by every column), so that
+        # neither the clusterer nor the scaler's sums see the input's row order.
+        order = np.lexsort(values[complete].T[::-1])
+        fit_values = values[complete][order]
         if self.scaler_ is not None:
             scaled = np.asarray(
                 self.scaler_.fit_transform(fit_values), dtype=np.float64
@@ -535,8 +540,10 @@ class ClusterSegmenter(MECETransformerMixin):
         groups = self._learn_merges(sizes, scaled_sums, noise)
         self._name_segments(fit_values, groups, sizes, sums, noise)
 
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(order.size)
         rows = np.full(n_rows, -1, dtype=np.int64)
-        rows[complete] = index
+        rows[complete] = index[inverse]
         codes = self.rule_codes_[rows]
         self.splits_ = []
         if self.max_size_policy == "split":

@@ -529,7 +529,10 @@ def test_missing_values_are_refused_or_routed():
 def test_inductive_classifier_reproduces_fit_labels():
     X, _ = _blobs()
     seg = ClusterSegmenter(AgglomerativeClustering(4), ["aov", "engagement"]).fit(X)
-    raw = seg.estimator_.labels_
+    # the clusterer saw the rows sorted by its columns (the canonical order)
+    order = np.lexsort(X[["aov", "engagement"]].to_numpy().T[::-1])
+    raw = np.empty_like(seg.estimator_.labels_)
+    raw[order] = seg.estimator_.labels_
     codes = seg.transform(X)[:, -1].astype(int)
     # one code per raw cluster and one raw cluster per code
     assert pd.crosstab(raw, codes).gt(0).sum(axis=1).eq(1).all()
@@ -639,3 +642,19 @@ def test_parameter_errors():
         ClusterSegmenter(KMeans(2), ["country"]).fit(X)
     with pytest.raises(ValueError, match="empty"):
         ClusterSegmenter(KMeans(2), []).fit(X)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [KMeans(6, n_init=4), MiniBatchKMeans(6, n_init=3), GaussianMixture(6)],
+    ids=lambda e: type(e).__name__,
+)
+def test_shuffled_rows_give_identical_labels_on_realistic_data(estimator, data):
+    """Overlapping, skewed clusters (the mock data), not separable blobs: the fit
+    sees the rows in a canonical order, so the input order cannot matter."""
+    seg = ClusterSegmenter(estimator, FEATURES, random_state=0)
+    first = seg.fit(data).predict(data)
+    perm = np.random.RandomState(3).permutation(len(data))
+    shuffled = clone(seg).fit(data.iloc[perm])
+    assert shuffled.segment_names_ == seg.segment_names_
+    np.testing.assert_array_equal(shuffled.predict(data), first)
