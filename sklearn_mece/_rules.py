@@ -194,6 +194,15 @@ class Segment:
         The business case.
     strategy : str, optional
         The marketing strategy.
+
+    Examples
+    --------
+    >>> seg = Segment.from_obj({"name": "Recent", "when": {"days": ["<=", 30]},
+    ...                         "strategy": "soft reminder"})
+    >>> seg.conditions
+    (Condition(column='days', op='<=', value=30),)
+    >>> seg.to_dict()["when"]
+    [{'column': 'days', 'op': '<=', 'value': 30}]
     """
 
     name: str
@@ -249,6 +258,11 @@ class LevelSpec:
     percentiles : tuple of float, optional
         Percentiles the cuts are learned at (``len(names) - 1`` of them);
         lets one declaration configure the thresholder too.
+
+    Examples
+    --------
+    >>> LevelSpec.from_obj({"percentiles": [40, 75]})
+    LevelSpec(names=('low', 'medium', 'high'), percentiles=(40.0, 75.0))
     """
 
     names: tuple
@@ -462,6 +476,17 @@ class RuleSet:
         Returns
         -------
         str
+
+        Examples
+        --------
+        >>> rules = RuleSet.from_dict({
+        ...     "levels": {"aov": ["low", "high"]},
+        ...     "segments": [{"name": "Big", "when": [["aov", "==", "high"]]}]})
+        >>> print(rules.describe(cuts={"aov": [120.0]}))
+        1. Big
+           - aov is high (aov >= 120)
+        2. Other
+           ELSE: every row not matched above
         """
         lines = []
         n = len(self.segments)
@@ -676,7 +701,9 @@ def domain_size(var):
 def first_match(slots, conditions):
     """Rule index of each row of ``slots`` (n, n_vars); ELSE = len(conditions).
 
-    Rows with a missing slot in any variable get ``-1``.
+    Missing slots are not treated here: a missing slot simply fails every test
+    on it. Callers mark rows with a missing slot themselves (``build_table``
+    sets their entries to ``-1``; the segmenter does the same row-wise).
     """
     n = slots.shape[0]
     result = np.full(n, len(conditions), dtype=np.int32)

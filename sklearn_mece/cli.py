@@ -386,6 +386,8 @@ def _cmd_segment(args, out=None):
     except (ValueError, TypeError) as exc:
         raise CLIError(f"bad rules file {args.rules!r}: {_one_line(exc)}") from None
     params = _scorer_params(pipe, args)
+    if args.nan_segment:
+        params["segments__nan_segment"] = args.nan_segment
     if params:
         pipe.set_params(**params)
     features = _required_columns(rules)
@@ -577,6 +579,11 @@ def build_parser():
     seg.add_argument("--outcome", help="0/1 outcome column (e.g. converted)")
     seg.add_argument("--id-col", help="identifier column written with each row")
     seg.add_argument("--model", help="save the fitted pipeline here (.skops)")
+    seg.add_argument(
+        "--nan-segment",
+        help="route rows with a missing value in a tested column to this segment "
+        "(default: such rows are an error)",
+    )
     seg.add_argument(
         "--format", choices=FORMATS, default="csv", help="format of assignments"
     )

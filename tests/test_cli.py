@@ -351,3 +351,23 @@ def test_hillstrom_example(capsys):
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 6  # header + one row per segment
     assert all("[+" in row or "[-" in row for row in rows[1:])
+
+
+def test_missing_values_error_or_nan_segment(capsys, users, tmp_path):
+    data = users.copy()
+    data.loc[data.index[:3], "engagement_score"] = np.nan
+    path = tmp_path / "with_nan.csv"
+    data.to_csv(path, index=False)
+    code, _, err = _run(capsys, "segment", path, "--out", tmp_path / "a", "-q")
+    assert code == 2
+    line = _error_line(err)
+    assert (
+        "'engagement_score'" in line and "3 row(s)" in line and "--nan-segment" in line
+    )
+    code, _, _ = _run(
+        capsys, "segment", path, "--out", tmp_path / "b", "--nan-segment",
+        "Missing_Data", "--no-html", "-q",
+    )  # fmt: skip
+    assert code == 0
+    table = pd.read_csv(tmp_path / "b" / "segments.csv")
+    assert table.loc[table["segment"] == "Missing_Data", "size"].item() == 3
