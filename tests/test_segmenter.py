@@ -225,23 +225,52 @@ _OPS = {
     ">=": operator.ge,
     "==": operator.eq,
     "!=": operator.ne,
+    "in": lambda x, v: x in v,
+    "not in": lambda x, v: x not in v,
 }
+_NAMES = ["low", "medium", "high"]
 
-condition = st.tuples(
-    st.integers(0, 3), st.sampled_from(sorted(_OPS)), st.integers(-2, 4)
+raw_condition = st.tuples(
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+    st.integers(-2, 4),
+) | st.tuples(
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from(["in", "not in"]),
+    st.lists(st.integers(-2, 4), min_size=1, max_size=3),
 )
-rule_lists = st.lists(st.lists(condition, min_size=0, max_size=3), max_size=6)
+level_condition = st.tuples(
+    st.just("f"), st.sampled_from(["==", "!=", ">=", "<"]), st.sampled_from(_NAMES)
+) | st.tuples(
+    st.just("f"),
+    st.sampled_from(["in", "not in"]),
+    st.lists(st.sampled_from(_NAMES), min_size=1, max_size=2),
+)
+rule_lists = st.lists(st.lists(raw_condition | level_condition, max_size=3), max_size=6)
+cell = st.integers(-3, 5) | st.just(None)
+
+
+def _holds(row, column, op, value):
+    if column == "f":
+        code = row["f_level"]
+        value = (
+            [_NAMES.index(v) for v in value]
+            if isinstance(value, list)
+            else _NAMES.index(value)
+        )
+        return _OPS[op](code, value)
+    return _OPS[op](row[column], value)
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     data=st.lists(
-        st.lists(st.integers(-3, 5), min_size=4, max_size=4), min_size=1, max_size=60
+        st.tuples(st.integers(0, 2), cell, cell, cell), min_size=1, max_size=60
     ),
     rules=rule_lists,
     min_size=st.integers(0, 10),
@@ -252,30 +281,39 @@ def test_every_row_in_exactly_one_segment(
 ):
     if small_table:  # force the row-wise path instead of the lookup table
         monkeypatch.setattr(rules_module, "MAX_TABLE_SIZE", 1)
-    X = np.asarray(data, dtype=float)
-    decl = [
-        {"name": f"s{i}", "when": [[c, op, v] for c, op, v in conds]}
-        for i, conds in enumerate(rules)
-    ]
+    X = pd.DataFrame(data, columns=["f_level", "a", "b", "c"], dtype=float)
+    X["f_level"] = X["f_level"].astype(np.int8)
+    decl = {
+        "levels": {"f": _NAMES},
+        "segments": [
+            {"name": f"s{i}", "when": [list(c) for c in conds]}
+            for i, conds in enumerate(rules)
+        ],
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SegmentSizeWarning)
-        seg = HierarchicalSegmenter(decl, min_size=min_size).fit(X)
-    codes = seg.transform(X)[:, -1].astype(int)
+        seg = HierarchicalSegmenter(decl, min_size=min_size, nan_segment="NA")
+        seg.set_output(transform="pandas").fit(X)
+    codes = seg.transform(X)["segment"].to_numpy().astype(int)
     # exactly one valid segment per row, sizes sum to the row count
-    assert codes.shape == (len(X),)
     assert ((codes >= 0) & (codes < len(seg.segment_names_))).all()
     assert seg.segment_sizes_.sum() == len(X)
     assert np.array_equal(
         np.bincount(codes, minlength=len(seg.segment_names_)), seg.segment_counts_
     )
-    # and it is the first matching rule (after the learned merges)
+    # each row is in the first segment whose conditions all hold (after the
+    # merges learned at fit); a missing value in any tested column -> "NA"
+    tested = {c for conds in rules for c, _, _ in conds if c != "f"}
     names = np.asarray(seg.segment_names_)[codes]
-    for row, name in zip(X, names):
+    for (_, row), name in zip(X.iterrows(), names):
+        if any(np.isnan(row[c]) for c in tested):
+            assert name == "NA"
+            continue
         first = next(
             (
                 d["name"]
-                for d in decl
-                if all(_OPS[op](row[c], v) for c, op, v in d["when"])
+                for d in decl["segments"]
+                if all(_holds(row, *cond) for cond in d["when"])
             ),
             "Other",
         )
