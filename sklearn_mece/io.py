@@ -101,6 +101,15 @@ def load(path):
     UntrustedTypeError
         If the file holds a type outside sklearn-mece, scikit-learn and skops'
         defaults; nothing in it is constructed then.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sklearn_mece import PercentileThresholder, save, load
+    >>> t = PercentileThresholder((50,)).fit(np.arange(10.0).reshape(-1, 1))
+    >>> load(save(t, os.path.join(tempfile.mkdtemp(), "t.skops"))).cuts_
+    {'x0': array([4.5])}
     """
     sio = _skops_io()
     path = os.fspath(path)

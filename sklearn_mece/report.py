@@ -825,6 +825,20 @@ def write_html_report(pipeline, X, path, **kwargs):
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import os, tempfile, warnings
+    >>> from sklearn_mece import make_cart_abandoner_pipeline
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> X = make_cart_abandoners(1_000, random_state=0)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     pipe = make_cart_abandoner_pipeline(min_size=50).fit(X)
+    >>> path = write_html_report(pipe, X, os.path.join(tempfile.mkdtemp(), "r.html"))
+    >>> text = path.read_text(encoding="utf-8")
+    >>> text.startswith("<!DOCTYPE html>"), text.count("data:image/png;base64") >= 3
+    (True, True)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
