@@ -63,16 +63,18 @@ def column_as_float(values, name):
     --------
     >>> column_as_float([1, 2, 3], "days")
     array([1., 2., 3.])
-    >>> column_as_float(["a"], "days")  # doctest: +ELLIPSIS
+    >>> column_as_float(["12", "a"], "days")
     Traceback (most recent call last):
     ...
-    ValueError: Column 'days' must be numeric: could not convert string to float: ...
+    ValueError: Column 'days' must be numeric, got text (<U2).
     """
     if isinstance(values, pd.Series):
         if isinstance(values.dtype, pd.CategoricalDtype):
             raise TypeError(
                 f"Column {name!r} must be numeric, got a categorical column."
             )
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            _refuse_text(values.to_numpy(), name)
         try:
             return values.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError) as exc:
@@ -84,10 +86,27 @@ def column_as_float(values, name):
         return values
     if values.dtype.kind in "mM":
         raise TypeError(f"Column {name!r} must be numeric, got dtype {values.dtype}.")
+    _refuse_text(values, name)
     try:
         return values.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"Column {name!r} must be numeric: {exc}") from None
+
+
+def _refuse_text(values, name):
+    """Text never passes as a number, not even "12" (it fails loudly)."""
+    if values.dtype.kind in "US":
+        raise ValueError(f"Column {name!r} must be numeric, got text ({values.dtype}).")
+    if values.dtype == object:
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        if inferred in ("string", "bytes") or (
+            inferred.startswith("mixed")
+            and any(isinstance(v, (str, bytes)) for v in values)
+        ):
+            example = next(v for v in values if isinstance(v, (str, bytes)))
+            raise ValueError(
+                f"Column {name!r} must be numeric, got text such as {example!r}."
+            )
 
 
 @functools.lru_cache(maxsize=128)
@@ -121,13 +140,19 @@ def categorical_dtype(names):
 _SMALL_FRAME = 1024
 
 
+@functools.lru_cache(maxsize=256)
+def _frame_columns(names, new_names):
+    """Index of an output frame's columns, cached (an Index is immutable)."""
+    return pd.Index([*names, *new_names])
+
+
 def _small_frame(base, new_columns):
     if not hasattr(base, "_get_column_array"):  # pragma: no cover - older pandas
         added = pd.DataFrame(new_columns, index=base.index, copy=False)
         return pd.concat([base, added], axis=1)
     arrays = [base._get_column_array(i) for i in range(base.shape[1])]
     arrays.extend(new_columns.values())
-    columns = pd.Index([*base.columns, *new_columns], dtype=object)
+    columns = _frame_columns(tuple(base.columns.tolist()), tuple(new_columns))
     return pd.DataFrame._from_arrays(
         arrays, columns=columns, index=base.index, verify_integrity=False
     )

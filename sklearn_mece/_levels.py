@@ -14,6 +14,8 @@ Conventions used everywhere in the package
 
 import numpy as np
 
+from . import _kernels
+
 __all__ = [
     "MISSING",
     "NUMPY_METHODS",
@@ -81,7 +83,7 @@ def _percentiles(values, q, method, weights):
     return weighted_percentiles(values, weights, q, method=method)
 
 
-def compute_cuts(values, q, *, method="linear", sample_weight=None):
+def compute_cuts(values, q, *, method="linear", sample_weight=None, has_nan=None):
     """Exact percentiles of ``values`` at ``q`` (in percent), ignoring NaN.
 
     Parameters
@@ -97,6 +99,9 @@ def compute_cuts(values, q, *, method="linear", sample_weight=None):
     sample_weight : ndarray or None
         Non-negative weights; only the inverted-CDF family
         (``"inverted_cdf"``, ``"averaged_inverted_cdf"``) supports them.
+    has_nan : bool or None, default=None
+        Whether ``values`` holds NaN, when the caller already knows; ``None``
+        checks.
 
     Returns
     -------
@@ -109,8 +114,10 @@ def compute_cuts(values, q, *, method="linear", sample_weight=None):
     array([2.5])
     """
     values = np.asarray(values, dtype=np.float64)
-    keep = ~np.isnan(values)
-    if not keep.all():
+    if has_nan is None:
+        has_nan = _kernels.nonfinite_counts(values)[0] > 0
+    if has_nan:
+        keep = ~np.isnan(values)
         values = values[keep]
         if sample_weight is not None:
             sample_weight = sample_weight[keep]
@@ -148,21 +155,18 @@ def level_codes(values, cuts, out=None):
     ndarray of int8
         ``0`` .. ``len(cuts)``; ``-1`` for NaN.
 
+    Notes
+    -----
+    One pass over the values, no temporary as large as the column (see
+    :mod:`sklearn_mece._kernels`; numba is used when installed).
+
     Examples
     --------
     >>> level_codes(np.array([1.0, 2.0, 2.5, 3.0, np.nan]), np.array([2.0, 3.0]))
     array([ 0,  1,  1,  2, -1], dtype=int8)
     """
-    if out is None:
-        out = np.zeros(values.shape[0], dtype=np.int8)
-    else:
-        out[...] = 0
-    for cut in cuts:
-        out += values >= cut
-    nan = np.isnan(values)
-    if nan.any():
-        out[nan] = MISSING
-    return out
+    values = np.asarray(values, dtype=np.float64)
+    return _kernels.level_codes(values, np.asarray(cuts, dtype=np.float64), out)[0]
 
 
 def collapsed_levels(cuts):

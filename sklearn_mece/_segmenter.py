@@ -1,5 +1,6 @@
 """HierarchicalSegmenter: an ordered rule list compiled to a lookup table."""
 
+import functools
 import math
 import numbers
 import operator
@@ -11,7 +12,8 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import MECETransformerMixin, column_as_float
+from . import _kernels
+from ._base import MECETransformerMixin, categorical_dtype, column_as_float
 from ._levels import MISSING, compute_cuts, level_codes
 from ._rules import (
     RuleSet,
@@ -32,6 +34,40 @@ _CMP = {
     ">": operator.gt,
     ">=": operator.ge,
 }
+
+
+@functools.lru_cache(maxsize=64)
+def _roll_permutation(doms):
+    """Positions that move slot ``d - 1`` (missing) of every axis to slot 0."""
+    if not doms:
+        return np.zeros(1, dtype=np.intp)
+    grid = np.arange(int(np.prod(doms)), dtype=np.intp).reshape(doms)
+    perm = np.roll(grid, 1, axis=tuple(range(len(doms)))).ravel()
+    perm.flags.writeable = False
+    return perm
+
+
+def _signed_dtype(n):
+    """Smallest signed integer type holding ``-1 .. n``."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+def _float_level_codes(values, n_levels):
+    """Integer codes of a float level column, or None if any value is invalid."""
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if values.ndim != 1:
+        return None
+    missing = np.isnan(values) | (values == MISSING)
+    bad = ~missing & ((values < 0) | (values >= n_levels) | (values % 1 != 0))
+    if bad.any():
+        return None
+    return np.where(missing, MISSING, values).astype(_signed_dtype(n_levels))
 
 
 class SegmentSizeWarning(UserWarning):
@@ -237,12 +273,9 @@ class HierarchicalSegmenter(MECETransformerMixin):
         self.max_size_ = self._rows(self.max_size, n_rows)
 
         rule_index = self._rule_index(X)
-        missing = rule_index < 0
-        if missing.any() and self.nan_segment is None:
+        if self.nan_segment is None and rule_index.min(initial=0) < 0:
             self._raise_missing(X)
-        rule_sizes = np.bincount(
-            rule_index[~missing], minlength=len(rules.names)
-        ).astype(np.int64)
+        rule_sizes = _kernels.bincount(rule_index, len(rules.names))
         self.merge_map_ = self._learn_merges(rules, rule_sizes)
 
         survivors = [n for n in rules.names if self.merge_map_[n] == n]
@@ -256,10 +289,22 @@ class HierarchicalSegmenter(MECETransformerMixin):
             rule_codes[-1] = len(self.segment_names_) - 1
         self.rule_codes_ = rule_codes
         self.splits_ = []
-        codes = rule_codes[rule_index]
         if self.max_size_policy == "split":
+            # small codes (int8 for < 128 segments): cheaper to count and check
+            codes = _kernels.take(
+                rule_codes.astype(_signed_dtype(len(self.segment_names_))), rule_index
+            )
             codes = self._learn_splits(X, codes)
-        self._finish_fit(codes, n_rows)
+            self._finish_fit(codes, n_rows)
+        else:
+            # without splits, the segment sizes follow from the rule sizes: no
+            # per-row codes needed (the rows of missing values, if any, are in
+            # no rule and go to nan_segment)
+            counts = np.zeros(len(self.segment_names_), dtype=np.int64)
+            np.add.at(counts, rule_codes[:-1], rule_sizes)
+            if rule_codes[-1] >= 0:
+                counts[rule_codes[-1]] += n_rows - int(rule_sizes.sum())
+            self._finish_fit(None, n_rows, counts=counts)
         return self
 
     @staticmethod
@@ -344,12 +389,13 @@ class HierarchicalSegmenter(MECETransformerMixin):
         self.splits_ = splits
         return self._apply_splits(X, np.where(codes >= 0, remap[codes], codes))
 
-    def _finish_fit(self, codes, n_rows):
+    def _finish_fit(self, codes, n_rows, counts=None):
         n_seg = len(self.segment_names_)
-        if codes.shape[0] != n_rows or codes.min() < 0 or codes.max() >= n_seg:
-            raise RuntimeError("Segmentation is not MECE; please report this bug.")
-        counts = np.bincount(codes, minlength=n_seg)
-        if counts.sum() != n_rows:  # pragma: no cover - bincount guarantees it
+        if counts is None:
+            if codes.shape[0] != n_rows or codes.min() < 0 or codes.max() >= n_seg:
+                raise RuntimeError("Segmentation is not MECE; please report this bug.")
+            counts = _kernels.bincount(codes, n_seg)
+        if counts.sum() != n_rows or counts.min() < 0:  # pragma: no cover
             raise RuntimeError("Segment sizes do not sum to the row count.")
         self.segment_counts_ = counts.astype(np.int64)
         self.n_fit_rows_ = int(n_rows)
@@ -418,6 +464,16 @@ class HierarchicalSegmenter(MECETransformerMixin):
 
     def _rule_index(self, X):
         """Declared-rule index of every row (ELSE = n rules); -1 if missing."""
+        if self.rule_table_ is not None:
+            n_rules = len(self.conditions_) + 1
+            table = self._rolled_table(self.rule_table_, _signed_dtype(n_rules))
+            found = self._lookup(X, table)
+            if found is not None:
+                return found[0]
+        return self._rule_index_reference(X)
+
+    def _rule_index_reference(self, X):
+        """Reference evaluation, one variable at a time; raises on bad input."""
         n = X.shape[0]
         variables = self.variables_
         if self.rule_table_ is not None:
@@ -435,18 +491,77 @@ class HierarchicalSegmenter(MECETransformerMixin):
         result[missing] = -1
         return result
 
-    def _raise_missing(self, X):
-        counts = []
+    # -- fast path ----------------------------------------------------------------
+    def _rolled_table(self, table, dtype):
+        """``table`` with slot 0 of every axis meaning missing (the kernels' layout).
+
+        The compiled table puts "missing" in the last slot of each variable;
+        the kernels compute ``slot = code + 1`` so that a missing ``-1`` code
+        lands in slot 0 without a branch.
+        """
+        doms = tuple(domain_size(v) for v in self.variables_)
+        return np.asarray(table)[_roll_permutation(doms)].astype(dtype, copy=False)
+
+    def _kernel_inputs(self, X):
+        """Per variable, the arrays the kernels read; None when a column needs
+        the reference path (which then raises the exact error, or converts)."""
+        inputs = []
         for var in self.variables_:
-            slots = self._slots(X, var)
-            n = int(np.count_nonzero(slots == domain_size(var) - 1))
-            if n and var["column"] not in [c for c, _ in counts]:
-                counts.append((var["column"], n))
-        detail = ", ".join(f"{c!r}: {n} row(s)" for c, n in counts)
+            raw = self._column_array(X, var["position"])
+            if var["kind"] == "level":
+                arr = raw if isinstance(raw, np.ndarray) else np.asarray(raw)
+                if arr.dtype.kind not in "iu":
+                    arr = _float_level_codes(arr, var["n_levels"])
+                    if arr is None:
+                        return None
+                inputs.append(("level", arr, var["n_levels"]))
+                continue
+            try:
+                if isinstance(raw, np.ndarray) and raw.dtype == np.float64:
+                    values = raw
+                else:
+                    values = column_as_float(
+                        self._column(X, var["position"]), str(var["column"])
+                    )
+                if var["op"] in ("in", "not in"):
+                    operands = np.asarray(var["value"], dtype=np.float64).ravel()
+                else:
+                    operands = np.array([float(var["value"])], dtype=np.float64)
+            except (TypeError, ValueError, OverflowError):
+                return None
+            if values.ndim != 1:
+                return None
+            inputs.append(("compare", values, var["op"], operands))
+        return inputs
+
+    def _lookup(self, X, table):
+        """``(values, counts)`` of the kernels, or None on invalid input."""
+        inputs = self._kernel_inputs(X)
+        if inputs is None:
+            return None
+        out = np.empty(X.shape[0], dtype=table.dtype)
+        out, counts = _kernels.rule_lookup(inputs, table, out)
+        if counts[:, 0].any() or counts[:, 2].any():
+            return None  # invalid level codes or infinite values
+        return out, counts
+
+    def _raise_missing(self, X):
+        suffix = self.level_suffix
+        counts = {}
+        for var in self.variables_:
+            n = int(np.count_nonzero(self._slots(X, var) == domain_size(var) - 1))
+            column = str(var["column"])
+            label = repr(column)
+            if var["kind"] == "level" and suffix and column.endswith(suffix):
+                label = f"{column[: -len(suffix)]!r} (level column {column!r})"
+            if n:
+                counts.setdefault(label, n)
+        detail = ", ".join(f"{label}: {n} row(s)" for label, n in counts.items())
         raise ValueError(
-            f"Missing values (NaN) in tested column(s) ({detail}). A missing value never "
-            "satisfies or fails a rule silently: clean the data or set "
-            "nan_segment='<name>' to route these rows to their own segment."
+            f"Missing values (NaN) in tested column(s) ({detail}). A missing value "
+            "never satisfies or fails a rule silently: clean the data or set "
+            "nan_segment='<name>' (CLI: --nan-segment NAME) to route these rows to "
+            "their own segment."
         )
 
     def _apply_splits(self, X, codes):
@@ -472,14 +587,25 @@ class HierarchicalSegmenter(MECETransformerMixin):
             codes[rows[~nan]] = first + np.minimum(sub[~nan], k - 1)
         return codes
 
-    def _segment_codes(self, X):
+    def _segment_codes(self, X, dtype=np.int32):
+        """Segment code of every row, as ``dtype``."""
+        if not self.splits_ and self.rule_table_ is not None:
+            # one lookup straight to the segment codes: rules -> merges composed
+            composed = self.rule_codes_[self.rule_table_]
+            composed[composed < 0] = 0  # only missing rows; they raise below
+            found = self._lookup(X, self._rolled_table(composed, dtype))
+            if found is not None:
+                codes, counts = found
+                if self.nan_segment is None and counts[:, 1].any():
+                    self._raise_missing(X)
+                return codes
         rule_index = self._rule_index(X)
-        if self.nan_segment is None and (rule_index < 0).any():
+        if self.nan_segment is None and rule_index.min(initial=0) < 0:
             self._raise_missing(X)
-        codes = self.rule_codes_[rule_index]
+        codes = _kernels.take(self.rule_codes_, rule_index)
         if self.splits_:
             codes = self._apply_splits(X, codes)
-        return codes
+        return codes.astype(dtype, copy=False)
 
     # -- public -----------------------------------------------------------------------
     def _new_feature_names(self, input_names):
@@ -501,13 +627,16 @@ class HierarchicalSegmenter(MECETransformerMixin):
         """
         check_is_fitted(self, "segment_names_")
         X = self._validate_input(X, reset=False)
-        codes = self._segment_codes(X)
+        n_seg = len(self.segment_names_)
         if self.output == "names":
-            column = pd.Categorical.from_codes(codes, categories=self.segment_names_)
+            codes = self._segment_codes(X, _signed_dtype(n_seg))
+            column = pd.Categorical.from_codes(
+                codes, dtype=categorical_dtype(self.segment_names_), validate=False
+            )
             if self._output_dense() == "default":
                 column = np.asarray(column, dtype=object)
         else:
-            column = codes.astype(np.min_scalar_type(max(len(self.segment_names_), 1)))
+            column = self._segment_codes(X, np.min_scalar_type(max(n_seg, 1)))
         return self._assemble_output(X, {self.output_column: column})
 
     def predict(self, X):

@@ -92,6 +92,7 @@ class SegmentationPipeline(Pipeline):
             super().set_output(transform=transform)
         return self
 
+
 #: The seed's segment hierarchy over ``avg_order_value``, ``engagement_score``,
 #: ``profitability_score`` and ``days_since_last_order``.
 CART_ABANDONER_RULES = RuleSet.from_dict(
