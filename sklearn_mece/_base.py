@@ -13,6 +13,7 @@ Every estimator of the package follows one contract:
   (or ``"polars"``) is configured.
 """
 
+import contextlib
 import functools
 import warnings
 
@@ -184,6 +185,16 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
                 stacklevel=2,
             )
         super().__setstate__(state)
+
+    @contextlib.contextmanager
+    def _all_or_nothing_fit(self):
+        """A fit that raises leaves the estimator unfitted, never half-fitted."""
+        try:
+            yield
+        except BaseException:
+            for attr in [a for a in vars(self) if a.endswith("_") and a[0] != "_"]:
+                delattr(self, attr)
+            raise
 
     # -- input --------------------------------------------------------------------------
     def _validate_input(self, X, *, reset):

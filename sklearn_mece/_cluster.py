@@ -474,6 +474,10 @@ class ClusterSegmenter(MECETransformerMixin):
         self : object
             Fitted segmenter.
         """
+        with self._all_or_nothing_fit():
+            return self._fit(X)
+
+    def _fit(self, X):
         X = self._validate_input(X, reset=True)
         names_in = self._column_labels(X.shape[1])
         if self.output_column in names_in:

@@ -249,6 +249,10 @@ class HierarchicalSegmenter(MECETransformerMixin):
         self : object
             Fitted segmenter.
         """
+        with self._all_or_nothing_fit():
+            return self._fit(X)
+
+    def _fit(self, X):
         X = self._validate_input(X, reset=True)
         rules = _as_ruleset(self.rules)
         names_in = self._column_labels(X.shape[1])

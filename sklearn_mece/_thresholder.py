@@ -131,6 +131,9 @@ class PercentileThresholder(MECETransformerMixin):
     group_cuts_ : dict of str -> ndarray of shape (n_groups, n_cuts)
         Cuts per group, rows in the order of ``groups_`` (only with
         ``groupby``).
+    group_collapsed_levels_ : dict of str -> dict of group -> list of int
+        Levels empty by construction within a group, per column (only with
+        ``groupby``; a :class:`CollapsedCutsWarning` names each).
     n_features_in_ : int
         Number of columns seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -300,6 +303,10 @@ class PercentileThresholder(MECETransformerMixin):
         self : object
             Fitted thresholder.
         """
+        with self._all_or_nothing_fit():
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X, sample_weight):
         X = self._validate_input(X, reset=True)
         names, spec = self._begin_fit(X)
         if sample_weight is not None:
@@ -320,7 +327,7 @@ class PercentileThresholder(MECETransformerMixin):
             codes, uniques = pd.factorize(np.asarray(self._column(X, gpos)))
             group_index = codes
             self.groups_ = [u.item() if hasattr(u, "item") else u for u in uniques]
-            self.group_cuts_ = {}
+            self.group_cuts_, self.group_collapsed_levels_ = {}, {}
             self.groupby_position_ = gpos
 
         for pos, q in spec:
@@ -347,7 +354,13 @@ class PercentileThresholder(MECETransformerMixin):
             raise ValueError(
                 f"Output column(s) {clash} already exist in X; choose another `suffix`."
             )
-        for attr in ("sketches_", "n_samples_seen_", "groups_", "group_cuts_"):
+        for attr in (
+            "sketches_",
+            "n_samples_seen_",
+            "groups_",
+            "group_cuts_",
+            "group_collapsed_levels_",
+        ):
             self.__dict__.pop(attr, None)
         self.__dict__.pop("groupby_position_", None)
         self.columns_, self.column_positions_ = [], []
@@ -614,6 +627,15 @@ class PercentileThresholder(MECETransformerMixin):
                 continue
             _, table[g] = self._learn(sub, q, w, name, override)
             self._check_monotone(f"{name}[{group!r}]", table[g])
+            empty = collapsed_levels(table[g])
+            if empty:
+                self.group_collapsed_levels_.setdefault(name, {})[group] = empty
+                warnings.warn(
+                    f"Column {name!r}, group {group!r}: ties make cuts equal "
+                    f"{table[g].tolist()}; level(s) {empty} are empty in this group.",
+                    CollapsedCutsWarning,
+                    stacklevel=4,
+                )
         return table
 
     # -- transform ------------------------------------------------------------------

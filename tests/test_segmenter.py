@@ -318,3 +318,16 @@ def test_every_row_in_exactly_one_segment(
             "Other",
         )
         assert seg.merge_map_[first] == name
+
+
+def test_failed_fit_leaves_the_segmenter_unfitted():
+    from sklearn.exceptions import NotFittedError
+
+    seg = HierarchicalSegmenter(RULES).fit(_frame())
+    bad = _frame().astype({"days": float})
+    bad.loc[0, "days"] = np.nan
+    with pytest.raises(ValueError, match="Missing values"):
+        seg.fit(bad)
+    assert not hasattr(seg, "segment_names_")
+    with pytest.raises(NotFittedError):
+        seg.predict(_frame())

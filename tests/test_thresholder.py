@@ -214,3 +214,24 @@ def test_polars_output_in_pipeline(frame):
     # polars input works too
     out2 = pipe.transform(pl.from_pandas(frame))
     assert out2["aov_level"].to_list() == out["aov_level"].to_list()
+
+
+def test_failed_fit_leaves_the_estimator_unfitted(frame):
+    from sklearn.exceptions import NotFittedError
+
+    t = PercentileThresholder({"aov": (50,)}).fit(frame)
+    bad = frame.assign(eng=frame["country"])  # text in a thresholded column
+    with pytest.raises(ValueError, match="Column 'eng' must be numeric"):
+        t.set_params(percentiles={"aov": (50,), "eng": (50,)}).fit(bad)
+    assert not hasattr(t, "cuts_") and not hasattr(t, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        t.transform(frame)
+
+
+def test_group_collapse_is_recorded_and_warned():
+    X = pd.DataFrame(
+        {"g": ["a"] * 50 + ["b"] * 50, "v": np.r_[np.arange(50.0), [0.0] * 50]}
+    )
+    with pytest.warns(CollapsedCutsWarning, match="group 'b'.*level\\(s\\) \\[1\\]"):
+        t = PercentileThresholder({"v": (40, 75)}, groupby="g").fit(X)
+    assert t.group_collapsed_levels_ == {"v": {"b": [1]}}
