@@ -32,14 +32,13 @@ from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
-    RealNotInt,
     StrOptions,
 )
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import MECETransformerMixin, _is_dataframe, categorical_dtype
+from ._base import _is_dataframe
 from ._levels import compute_cuts, default_level_names, level_codes
-from ._segmenter import HierarchicalSegmenter
+from ._segment_base import SEGMENT_OUTPUT_CONSTRAINTS, SegmentOutputMixin
 
 __all__ = ["ClusterSegmenter"]
 
@@ -71,7 +70,7 @@ def _stable_sum(values):
     return np.sort(values, axis=0).sum(axis=0)
 
 
-class ClusterSegmenter(MECETransformerMixin):
+class ClusterSegmenter(SegmentOutputMixin):
     """Segment rows with any scikit-learn clusterer, with canonical segment labels.
 
     ``fit`` scales the selected columns, fits the clusterer, and turns its
@@ -284,23 +283,8 @@ class ClusterSegmenter(MECETransformerMixin):
         "abbreviations": [dict, None],
         "name_prefix": [str],
         "noise_segment": [str],
-        "min_size": [
-            Interval(numbers.Integral, 0, None, closed="left"),
-            Interval(RealNotInt, 0, 1, closed="neither"),
-            None,
-        ],
-        "max_size": [
-            Interval(numbers.Integral, 1, None, closed="left"),
-            Interval(RealNotInt, 0, 1, closed="right"),
-            None,
-        ],
-        "max_size_policy": [StrOptions({"flag", "split"})],
-        "split_column": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
-        "nan_segment": [str, None],
-        "output": [StrOptions({"codes", "names"})],
-        "output_column": [str],
+        **SEGMENT_OUTPUT_CONSTRAINTS,
         "level_suffix": [str],
-        "select_by_name": ["boolean"],
         "random_state": ["random_state"],
     }
 
@@ -348,16 +332,6 @@ class ClusterSegmenter(MECETransformerMixin):
         self.level_suffix = level_suffix
         self.select_by_name = select_by_name
         self.random_state = random_state
-
-    # The segment output contract is HierarchicalSegmenter's: the same size
-    # bookkeeping, validity flags, split policy and pandas views (no copy).
-    _rows = staticmethod(HierarchicalSegmenter._rows)
-    _finish_fit = HierarchicalSegmenter._finish_fit
-    _learn_splits = HierarchicalSegmenter._learn_splits
-    _apply_splits = HierarchicalSegmenter._apply_splits
-    predict = HierarchicalSegmenter.predict
-    segment_sizes_ = HierarchicalSegmenter.segment_sizes_
-    segment_table_ = HierarchicalSegmenter.segment_table_
 
     # -- configuration ------------------------------------------------------------------
     def _default_columns(self, X):
@@ -664,7 +638,7 @@ class ClusterSegmenter(MECETransformerMixin):
 
     # -- transform ------------------------------------------------------------------
     def _segment_codes(self, X, dtype=np.int32):
-        """Segment code of every row, as ``dtype`` (HierarchicalSegmenter's hook)."""
+        """Segment code of every row, as ``dtype`` (the SegmentOutputMixin hook)."""
         values, complete = self._matrix(X)
         rows = np.full(X.shape[0], -1, dtype=np.int64)
         if complete.any():
@@ -690,36 +664,6 @@ class ClusterSegmenter(MECETransformerMixin):
         centres = self.cluster_centers_scaled_[candidates]
         dist = ((scaled[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
         return candidates[np.argmin(dist, axis=1)]
-
-    def _new_feature_names(self, input_names):
-        return [self.output_column]
-
-    def transform(self, X):
-        """Append the segment of every row.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Data with the columns seen at fit.
-
-        Returns
-        -------
-        X_out : {ndarray, DataFrame} of shape (n_samples, n_features + 1)
-            The input columns followed by ``output_column``: segment codes, or
-            names with ``output="names"``.
-        """
-        check_is_fitted(self, "segment_names_")
-        X = self._validate_input(X, reset=False)
-        n_seg = len(self.segment_names_)
-        if self.output == "names":
-            column = pd.Categorical.from_codes(
-                self._segment_codes(X), dtype=categorical_dtype(self.segment_names_)
-            )
-            if self._output_dense() == "default":
-                column = np.asarray(column, dtype=object)
-        else:
-            column = self._segment_codes(X, np.min_scalar_type(max(n_seg, 1)))
-        return self._assemble_output(X, {self.output_column: column})
 
     @property
     def centroid_table_(self):

@@ -1,21 +1,17 @@
 """HierarchicalSegmenter: an ordered rule list compiled to a lookup table."""
 
 import functools
-import math
-import numbers
-import operator
-import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._base import MECETransformerMixin, categorical_dtype, column_as_float
-from ._levels import MISSING, compute_cuts, level_codes
+from ._base import column_as_float
+from ._levels import MISSING
 from ._rules import (
+    _OPS,
     RuleSet,
     build_table,
     compile_rules,
@@ -23,17 +19,14 @@ from ._rules import (
     first_match,
     load_rules,
 )
+from ._segment_base import (
+    SEGMENT_OUTPUT_CONSTRAINTS,
+    SegmentOutputMixin,
+    SegmentSizeWarning,
+    signed_dtype,
+)
 
 __all__ = ["HierarchicalSegmenter", "SegmentSizeWarning"]
-
-_CMP = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 
 @functools.lru_cache(maxsize=64)
@@ -45,14 +38,6 @@ def _roll_permutation(doms):
     perm = np.roll(grid, 1, axis=tuple(range(len(doms)))).ravel()
     perm.flags.writeable = False
     return perm
-
-
-def _signed_dtype(n):
-    """Smallest signed integer type holding ``-1 .. n``."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if n <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    return np.dtype(np.int64)
 
 
 def _float_level_codes(values, n_levels):
@@ -67,11 +52,7 @@ def _float_level_codes(values, n_levels):
     bad = ~missing & ((values < 0) | (values >= n_levels) | (values % 1 != 0))
     if bad.any():
         return None
-    return np.where(missing, MISSING, values).astype(_signed_dtype(n_levels))
-
-
-class SegmentSizeWarning(UserWarning):
-    """A segment is outside ``[min_size, max_size]`` after merges and splits."""
+    return np.where(missing, MISSING, values).astype(signed_dtype(n_levels))
 
 
 def _as_ruleset(rules):
@@ -82,7 +63,7 @@ def _as_ruleset(rules):
     return RuleSet.from_dict(rules)
 
 
-class HierarchicalSegmenter(MECETransformerMixin):
+class HierarchicalSegmenter(SegmentOutputMixin):
     """Assign every row to exactly one segment of an ordered rule hierarchy.
 
     The rules are plain data (see :class:`RuleSet`): an ordered list of segments,
@@ -187,23 +168,8 @@ class HierarchicalSegmenter(MECETransformerMixin):
 
     _parameter_constraints: dict = {
         "rules": [dict, list, tuple, RuleSet, str, None],
-        "min_size": [
-            Interval(numbers.Integral, 0, None, closed="left"),
-            Interval(RealNotInt, 0, 1, closed="neither"),
-            None,
-        ],
-        "max_size": [
-            Interval(numbers.Integral, 1, None, closed="left"),
-            Interval(RealNotInt, 0, 1, closed="right"),
-            None,
-        ],
-        "max_size_policy": [StrOptions({"flag", "split"})],
-        "split_column": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
-        "nan_segment": [str, None],
-        "output": [StrOptions({"codes", "names"})],
-        "output_column": [str],
+        **SEGMENT_OUTPUT_CONSTRAINTS,
         "level_suffix": [str],
-        "select_by_name": ["boolean"],
     }
 
     def __init__(
@@ -296,7 +262,7 @@ class HierarchicalSegmenter(MECETransformerMixin):
         if self.max_size_policy == "split":
             # small codes (int8 for < 128 segments): cheaper to count and check
             codes = _kernels.take(
-                rule_codes.astype(_signed_dtype(len(self.segment_names_))), rule_index
+                rule_codes.astype(signed_dtype(len(self.segment_names_))), rule_index
             )
             codes = self._learn_splits(X, codes)
             self._finish_fit(codes, n_rows)
@@ -310,14 +276,6 @@ class HierarchicalSegmenter(MECETransformerMixin):
                 counts[rule_codes[-1]] += n_rows - int(rule_sizes.sum())
             self._finish_fit(None, n_rows, counts=counts)
         return self
-
-    @staticmethod
-    def _rows(size, n_rows):
-        if size is None:
-            return None
-        if isinstance(size, numbers.Integral):
-            return int(size)
-        return int(math.ceil(size * n_rows))
 
     def _learn_merges(self, rules, rule_sizes):
         sizes = dict(zip(rules.names, rule_sizes.tolist()))
@@ -345,81 +303,6 @@ class HierarchicalSegmenter(MECETransformerMixin):
             merge_map[name] = target
         return merge_map
 
-    def _learn_splits(self, X, codes):
-        if self.max_size_ is None:
-            return codes
-        counts = np.bincount(codes[codes >= 0], minlength=len(self.segment_names_))
-        big = [
-            c
-            for c, n in enumerate(counts)
-            if n > self.max_size_ and self.segment_names_[c] != self.nan_segment
-        ]
-        if not big:
-            return codes
-        if self.split_column is None:
-            raise ValueError("max_size_policy='split' needs `split_column`.")
-        pos = self._resolve_column(self.split_column, "split_column")
-        column = self._column_labels(X.shape[1])[pos]
-        values = column_as_float(self._column(X, pos), column)
-        names, remap, splits = [], [], []
-        for code, name in enumerate(self.segment_names_):
-            if code not in big:
-                remap.append(len(names))
-                names.append(name)
-                continue
-            k = int(math.ceil(counts[code] / self.max_size_))
-            rows = values[codes == code]
-            if np.isnan(rows).any() and self.nan_segment is None:
-                raise ValueError(
-                    f"split_column {column!r} has {int(np.isnan(rows).sum())} missing "
-                    f"value(s) in segment {name!r}; set nan_segment to route them."
-                )
-            cuts = compute_cuts(rows, 100.0 * np.arange(1, k) / k)
-            splits.append(
-                {
-                    "segment": name,
-                    "column": column,
-                    "position": pos,
-                    "cuts": cuts.tolist(),
-                    "first_code": len(names),
-                }
-            )
-            remap.append(len(names))
-            names.extend(f"{name}_{i + 1}" for i in range(k))
-        remap = np.asarray(remap, dtype=np.int32)
-        self.rule_codes_ = np.where(self.rule_codes_ >= 0, remap[self.rule_codes_], -1)
-        self.rule_codes_ = self.rule_codes_.astype(np.int32)
-        self.segment_names_ = names
-        self.splits_ = splits
-        return self._apply_splits(X, np.where(codes >= 0, remap[codes], codes))
-
-    def _finish_fit(self, codes, n_rows, counts=None):
-        n_seg = len(self.segment_names_)
-        if counts is None:
-            if codes.shape[0] != n_rows or codes.min() < 0 or codes.max() >= n_seg:
-                raise RuntimeError("Segmentation is not MECE; please report this bug.")
-            counts = _kernels.bincount(codes, n_seg)
-        if counts.sum() != n_rows or counts.min() < 0:  # pragma: no cover
-            raise RuntimeError("Segment sizes do not sum to the row count.")
-        self.segment_counts_ = counts.astype(np.int64)
-        self.n_fit_rows_ = int(n_rows)
-        self.segment_valid_, self.segment_issues_ = [], []
-        for name, size in zip(self.segment_names_, counts.tolist()):
-            issue = ""
-            if self.min_size_ and size < self.min_size_:
-                issue = f"{size} rows < min_size {self.min_size_}"
-            elif self.max_size_ is not None and size > self.max_size_:
-                issue = f"{size} rows > max_size {self.max_size_}"
-            self.segment_valid_.append(not issue)
-            self.segment_issues_.append(issue)
-            if issue:
-                warnings.warn(
-                    f"Segment {name!r} is invalid: {issue}.",
-                    SegmentSizeWarning,
-                    stacklevel=4,
-                )
-
-    # -- row evaluation ---------------------------------------------------------------
     def _slots(self, X, var):
         """Small-integer slot of every row for one variable; last slot = missing."""
         n_miss = domain_size(var) - 1
@@ -459,7 +342,7 @@ class HierarchicalSegmenter(MECETransformerMixin):
             if var["op"] == "not in":
                 hit = ~hit
         else:
-            hit = _CMP[var["op"]](values, var["value"])
+            hit = _OPS[var["op"]](values, var["value"])
         slots = hit.astype(np.int32)
         nan = np.isnan(values)
         if nan.any():
@@ -470,7 +353,7 @@ class HierarchicalSegmenter(MECETransformerMixin):
         """Declared-rule index of every row (ELSE = n rules); -1 if missing."""
         if self.rule_table_ is not None:
             n_rules = len(self.conditions_) + 1
-            table = self._rolled_table(self.rule_table_, _signed_dtype(n_rules))
+            table = self._rolled_table(self.rule_table_, signed_dtype(n_rules))
             found = self._lookup(X, table)
             if found is not None:
                 return found[0]
@@ -568,29 +451,6 @@ class HierarchicalSegmenter(MECETransformerMixin):
             "their own segment."
         )
 
-    def _apply_splits(self, X, codes):
-        for split in self.splits_:
-            k = len(split["cuts"]) + 1
-            first = split["first_code"]
-            rows = np.flatnonzero(codes == first)
-            if rows.size == 0:
-                continue
-            values = column_as_float(
-                self._column(X, split["position"]), split["column"]
-            )
-            sub = level_codes(values[rows], np.asarray(split["cuts"]))
-            nan = sub == MISSING
-            if nan.any():
-                if self.nan_segment is None:
-                    raise ValueError(
-                        f"split_column {split['column']!r} has {int(nan.sum())} "
-                        f"missing value(s) in segment {split['segment']!r}; set "
-                        "nan_segment to route them."
-                    )
-                codes[rows[nan]] = self.segment_names_.index(self.nan_segment)
-            codes[rows[~nan]] = first + np.minimum(sub[~nan], k - 1)
-        return codes
-
     def _segment_codes(self, X, dtype=np.int32):
         """Segment code of every row, as ``dtype``."""
         if not self.splits_ and self.rule_table_ is not None:
@@ -612,76 +472,6 @@ class HierarchicalSegmenter(MECETransformerMixin):
         return codes.astype(dtype, copy=False)
 
     # -- public -----------------------------------------------------------------------
-    def _new_feature_names(self, input_names):
-        return [self.output_column]
-
-    def transform(self, X):
-        """Append the segment of every row.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Data with the columns seen at fit.
-
-        Returns
-        -------
-        X_out : {ndarray, DataFrame} of shape (n_samples, n_features + 1)
-            The input columns followed by ``output_column``: segment codes, or
-            names with ``output="names"``.
-        """
-        check_is_fitted(self, "segment_names_")
-        X = self._validate_input(X, reset=False)
-        n_seg = len(self.segment_names_)
-        if self.output == "names":
-            codes = self._segment_codes(X, _signed_dtype(n_seg))
-            column = pd.Categorical.from_codes(
-                codes, dtype=categorical_dtype(self.segment_names_), validate=False
-            )
-            if self._output_dense() == "default":
-                column = np.asarray(column, dtype=object)
-        else:
-            column = self._segment_codes(X, np.min_scalar_type(max(n_seg, 1)))
-        return self._assemble_output(X, {self.output_column: column})
-
-    def predict(self, X):
-        """Segment name of every row.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Data with the columns seen at fit.
-
-        Returns
-        -------
-        names : ndarray of str objects, shape (n_samples,)
-        """
-        check_is_fitted(self, "segment_names_")
-        X = self._validate_input(X, reset=False)
-        return np.asarray(self.segment_names_, dtype=object)[self._segment_codes(X)]
-
-    @property
-    def segment_sizes_(self):
-        """Rows per segment at fit, after merges and splits (pandas Series)."""
-        check_is_fitted(self, "segment_counts_")
-        return pd.Series(
-            self.segment_counts_,
-            index=pd.Index(self.segment_names_, name="segment"),
-            name="size",
-        )
-
-    @property
-    def segment_table_(self):
-        """Size, share, validity and issue per segment (pandas DataFrame)."""
-        sizes = self.segment_sizes_
-        return pd.DataFrame(
-            {
-                "size": sizes,
-                "share": sizes / max(self.n_fit_rows_, 1),
-                "valid": self.segment_valid_,
-                "issue": self.segment_issues_,
-            }
-        )
-
     def describe(self, cuts=None):
         """The rule tree in words, with learned cut values and fit sizes.
 
