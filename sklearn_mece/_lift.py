@@ -46,6 +46,7 @@ P_ADJUST_METHODS = (
     "fdr_by",
 )
 
+#: Per-segment observed-lift fields, in report order.
 _LIFT_FIELDS = (
     "n_treated",
     "n_control",

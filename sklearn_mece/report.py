@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._lift import _LIFT_FIELDS
 from .export import _cuts, _ruleset, _segmenter, _steps, segment_report
 
 __all__ = [
@@ -46,18 +47,6 @@ SCORE_DIMENSIONS = (
     "strategic_fit",
     "size_score",
     "score",
-)
-_LIFT_COLUMNS = (
-    "n_treated",
-    "n_control",
-    "rate_treated",
-    "rate_control",
-    "lift_observed",
-    "lift_ci_low",
-    "lift_ci_high",
-    "lift_p_value",
-    "lift_p_adjusted",
-    "lift_significant",
 )
 _TEXT_COLUMNS = ("description", "strategy", "rule", "merged_from", "issue")
 _PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -641,7 +630,7 @@ def _mece_html(mece):
 
 def _segment_tables(report):
     numeric_known = [c for c in report.columns if c not in _TEXT_COLUMNS]
-    lift_cols = [c for c in _LIFT_COLUMNS if c in report]
+    lift_cols = [c for c in _LIFT_FIELDS if c in report]
     main = [c for c in numeric_known if c not in lift_cols and c != "valid"]
     main += [c for c in ("valid", "issue") if c in report]
     parts = [_table(report[main])]

@@ -170,10 +170,7 @@ def test_comparison_prints_and_exports(data, fitted, tmp_path):
 
 
 def test_comparison_with_scores(data, fitted):
-    pytest.importorskip("sklearn_mece._scorer")
     champion, challenger = fitted
-    if "scores" not in champion.named_steps:
-        pytest.skip("the preset has no scores step")
     cmp = compare_segmentations(champion, challenger, data)
     report = champion.named_steps["scores"].report_
     for column in ("score", "tier", "match_score", "score_diff"):
@@ -213,8 +210,6 @@ def test_comparison_with_observed_lift(data):
     )
     params = {"scores__treatment": "treated", "scores__outcome": "converted"}
     champion = make_cart_abandoner_pipeline(min_size=100)
-    if "scores" not in champion.named_steps:
-        pytest.skip("the preset has no scores step")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         champion.set_params(**params).fit(X)
