@@ -1,7 +1,6 @@
 """ClusterSegmenter: sklearn checks, canonical labels, merges, noise, the preset swap."""
 
 import pickle
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,23 +15,8 @@ from sklearn.cluster import (
     MiniBatchKMeans,
 )
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import (
-    check_dataframe_column_names_consistency,
-    check_estimators_pickle,
-    check_fit_idempotent,
-    check_get_feature_names_out_error,
-    check_methods_sample_order_invariance,
-    check_methods_subset_invariance,
-    check_param_validation,
-    check_set_output_transform,
-    check_transformer_get_feature_names_out,
-    check_transformer_get_feature_names_out_pandas,
-    parametrize_with_checks,
-)
-from threadpoolctl import threadpool_limits
 
 from sklearn_mece import (
     ClusterSegmenter,
@@ -48,162 +32,6 @@ FEATURES = [
     "profitability_score",
     "days_since_last_order",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """KMeans' OpenMP threads busy-wait: on a loaded 2-core machine a fit of a
-    few thousand rows takes 100x longer with them than with one thread."""
-    with threadpool_limits(1):
-        yield
-
-
-# ---------------------------------------------------------------------------------
-# scikit-learn's checks
-# ---------------------------------------------------------------------------------
-def _estimators():
-    return [
-        ClusterSegmenter(),
-        ClusterSegmenter(AgglomerativeClustering(3)),
-        ClusterSegmenter(DBSCAN(eps=0.8), output="names"),
-        ClusterSegmenter(
-            KMeans(3, n_init=3),
-            columns=[0, 1],
-            scaler="robust",
-            min_size=0.2,
-            nan_segment="missing",
-        ),
-        ClusterSegmenter(
-            Birch(n_clusters=2),
-            scaler=None,
-            max_size=0.45,
-            max_size_policy="split",
-            split_column=0,
-        ),
-        ClusterSegmenter(GaussianMixture(2), select_by_name=True),
-    ]
-
-
-_PREDICT_NAMES = (
-    "predict returns segment names (strings) and the check compares outputs with "
-    "allclose; test_predict_checks_on_transform_codes runs it on transform's codes"
-)
-_NAMES_OUTPUT = (
-    "output='names' makes transform return strings; the check compares outputs "
-    "numerically. The default output='codes' passes it"
-)
-_BY_NAME = (
-    "select_by_name=True accepts reordered and extra columns on purpose; the "
-    "default configuration passes this check"
-)
-
-
-def _expected_failed_checks(estimator):
-    failed = {
-        check: _PREDICT_NAMES
-        for check in (
-            "check_methods_subset_invariance",
-            "check_methods_sample_order_invariance",
-            "check_fit_idempotent",
-            "check_estimators_pickle",
-        )
-    }
-    if estimator.output == "names":
-        for check in (
-            "check_transformer_data_not_an_array",
-            "check_transformer_general",
-            "check_transformer_preserve_dtypes",
-            "check_pipeline_consistency",
-        ):
-            failed[check] = _NAMES_OUTPUT
-    return failed
-
-
-@parametrize_with_checks(
-    _estimators(), expected_failed_checks=_expected_failed_checks, xfail_strict=True
-)
-def test_sklearn_compatible_estimator(estimator, check):
-    with warnings.catch_warnings():
-        # an empty nan_segment is reported as invalid at fit, and Birch finds
-        # fewer subclusters than asked on some check data: expected here
-        warnings.simplefilter("ignore", SegmentSizeWarning)
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        check(estimator)
-
-
-_EXTRA_CHECKS = [
-    check_dataframe_column_names_consistency,
-    check_get_feature_names_out_error,
-    check_param_validation,
-    check_set_output_transform,
-    check_transformer_get_feature_names_out,
-    check_transformer_get_feature_names_out_pandas,
-]
-
-
-def _extra_params():
-    for estimator in _estimators():
-        for check in _EXTRA_CHECKS:
-            reason = None
-            if (
-                estimator.select_by_name
-                and check is check_dataframe_column_names_consistency
-            ):
-                reason = _BY_NAME
-            if estimator.output == "names" and check is check_set_output_transform:
-                reason = _NAMES_OUTPUT
-            marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-            yield pytest.param(
-                estimator, check, marks=marks, id=f"{estimator!r}-{check.__name__}"
-            )
-
-
-@pytest.mark.parametrize("estimator, check", list(_extra_params()))
-def test_checks_from_sklearn_test_common(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        check(type(estimator).__name__, clone(estimator))
-
-
-class _CodesOnly(ClusterSegmenter):
-    """predict hidden, so the checks comparing outputs use transform's codes."""
-
-    @property
-    def predict(self):
-        raise AttributeError("hidden: the checks compare transform codes")
-
-
-@pytest.mark.parametrize(
-    "check",
-    [
-        check_methods_subset_invariance,
-        check_methods_sample_order_invariance,
-        check_fit_idempotent,
-        check_estimators_pickle,
-    ],
-    ids=lambda c: c.__name__,
-)
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"estimator": KMeans(3, n_init=3), "min_size": 0.2, "nan_segment": "missing"},
-        {"estimator": AgglomerativeClustering(3)},
-        {
-            "estimator": Birch(n_clusters=2),
-            "max_size": 0.45,
-            "max_size_policy": "split",
-            "split_column": 0,
-            "nan_segment": "missing",
-        },
-    ],
-    ids=["kmeans-merge", "agglomerative", "birch-split"],
-)
-def test_predict_checks_on_transform_codes(check, params):
-    estimator = _CodesOnly(**params)
-    assert not hasattr(estimator, "predict")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        check("ClusterSegmenter", estimator)
 
 
 # ---------------------------------------------------------------------------------
