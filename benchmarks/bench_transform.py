@@ -10,6 +10,10 @@ out; medians over ``repeat`` runs timed round-robin after a warm-up):
 * end to end, ``fit_transform`` of a fresh pipeline (exact cuts, rules,
   merges, then the segments of every row), against the seed's 5
   ``Series.quantile`` calls + masks, and against polars doing the same job;
+* end to end, ``fit_transform`` of the whole preset (with ``SegmentScorer``:
+  per-segment means and mid-rank percentiles over every row, then the score
+  and tier of every row) against the same seed-style job (which scores
+  nothing);
 * one-row DataFrame transform through the whole preset pipeline.
 
 Every figure is checked: our segments equal the seed's, row for row::
@@ -178,7 +182,14 @@ def run(rows=10_000_000, repeat=5):
                 return p.fit_transform(df)
 
         funcs[engine] = fit_transform
+
+    def fit_transform_whole(engine=engines[0]):
+        with _engine(engine == "numba"):
+            return _pipeline()[0].fit_transform(df)
+
+    funcs["whole"] = fit_transform_whole
     same = _same_segments(funcs[engines[0]](), funcs["seed"]())
+    same_whole = _same_segments(funcs["whole"](), funcs["seed"]())
     med = medians_interleaved(funcs, repeat)
     for engine in engines:
         results.append(
@@ -202,6 +213,17 @@ def run(rows=10_000_000, repeat=5):
                     engine,
                 )
             )
+
+    results.append(
+        row(
+            "end to end: fit_transform, whole preset (thresholds + segments + scores)",
+            med["whole"],
+            "seed quantiles + masks + .loc (no scores)",
+            med["seed"],
+            engines[0],
+            same_whole,
+        )
+    )
 
     # ---- one row --------------------------------------------------------------
     one = df.iloc[[12345 % rows]]

@@ -5,15 +5,19 @@ import math
 import numbers
 import re
 import warnings
+import weakref
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import MECETransformerMixin
+from . import _kernels
+from ._base import (
+    _SMALL_FRAME,
+    MECETransformerMixin,
+)
 from ._lift import (
     _LIFT_FIELDS,
     CI_METHODS,
@@ -203,21 +207,92 @@ def _parse_thresholds(thresholds):
     return arr.tolist()
 
 
-def _midrank_percentile(values):
-    """Mid-rank empirical percentile in (0, 1) of every finite value; NaN stays."""
+#: A ranked column whose sample of ~65,536 values holds at most this share of
+#: distinct values is ranked by hashing (``pd.factorize``), else by argsort.
+_HASH_RANK_MAX_DISTINCT = 0.75
+
+
+def _midrank_percentile(values, descending=False):
+    """Mid-rank empirical percentile in (0, 1) of every finite value; NaN stays.
+
+    ``(#smaller + 0.5 * #equal) / n`` among the ``n`` non-NaN values (``1 -``
+    that with ``descending``), exactly ``(rankdata(v, "average") - 0.5) / n``:
+    the rank of a value is computed from integer counts, so the floats are
+    the same. Values that repeat (prices in cents, integer days, scores with
+    3 decimals) are ranked without sorting the rows: hash them
+    (``pd.factorize``, O(n)), count each distinct value, and sort only the
+    distinct values. Otherwise one argsort (no ``rankdata`` overhead).
+    """
+    n_all = values.shape[0]
+    nan = np.isnan(values)
+    n_nan = int(np.count_nonzero(nan))
+    n = n_all - n_nan
+    if n == 0:
+        return np.full(values.shape, np.nan)
+    step = max(1, n_all // 65536)
+    sample = values[::step]
+    n_sample = sample.shape[0] - int(np.count_nonzero(nan[::step]))
+    distinct = len(pd.unique(sample)) - (n_sample < sample.shape[0])
+    if distinct <= _HASH_RANK_MAX_DISTINCT * max(n_sample, 1):
+        # codes index the distinct values in order of appearance; NaN gets -1.
+        # Only the distinct values are sorted.
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        order = np.argsort(uniques)
+        counts = np.bincount(codes[codes >= 0] if n_nan else codes)[order]
+        high = np.cumsum(counts)  # #(<=) per distinct value, in sorted order
+        table = np.empty(len(counts) + 1)
+        table[order] = _unit_rank(high - counts, high, n, descending)
+        table[-1] = np.nan
+        return np.take(table, codes)  # code -1: the last entry
+    finite = values[~nan] if n_nan else values
+    order = np.argsort(finite)
+    ordered = finite[order]
+    # tie groups of the sorted values: first and one-past-last position
+    start = np.empty(n, dtype=bool)
+    start[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=start[1:])
+    del ordered
+    first = np.flatnonzero(start)
+    group = np.cumsum(start) - 1
+    del start
+    last = np.append(first[1:], n)
+    ranks = _unit_rank(first, last, n, descending)[group]
+    del group
+    unit = np.empty(n)
+    unit[order] = ranks
+    if not n_nan:
+        return unit
     out = np.full(values.shape, np.nan)
-    finite = ~np.isnan(values)
-    n = int(finite.sum())
-    if n:
-        out[finite] = (rankdata(values[finite], method="average") - 0.5) / n
+    out[~nan] = unit
     return out
 
 
-def _segment_mean(codes, k, values):
-    """Mean of the non-missing ``values`` per segment code (NaN when none)."""
-    ok = ~np.isnan(values)
-    sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
-    counts = np.bincount(codes[ok], minlength=k)
+def _unit_rank(low, high, n, descending):
+    """``(rank - 0.5) / n`` with ``rank = (low + high + 1) / 2`` (the average of
+    the 1-based positions ``low + 1 .. high``), computed as scipy's rankdata
+    and the seed-era code did, so the floats are identical."""
+    rank = 0.5 * (np.asarray(high, dtype=np.intp) + low + 1)
+    unit = (rank - 0.5) / n
+    return 1.0 - unit if descending else unit
+
+
+def _segment_mean(codes, k, values, counts=None, n_nan=None):
+    """Mean of the non-missing ``values`` per segment code (NaN when none).
+
+    ``counts`` (rows per code) and ``n_nan`` may be given when known. The
+    sums are accumulated in row order, as ``np.bincount`` over the non-missing
+    rows would (a skipped row and a row adding 0.0 give the same sum).
+    """
+    if n_nan is None:
+        n_nan = int(np.count_nonzero(np.isnan(values)))
+    if n_nan:
+        ok = ~np.isnan(values)
+        sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
+        counts = np.bincount(codes[ok], minlength=k)
+    else:
+        sums = np.bincount(codes, weights=values, minlength=k)
+        if counts is None:
+            counts = np.bincount(codes, minlength=k)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / counts
 
@@ -292,17 +367,50 @@ def _str_index(keys):
 
 @functools.lru_cache(maxsize=64)
 def _category_lut(categories, label, keys, keys_kind):
-    """Segment index of every category of a categorical column (cached: the
-    segmenter's categories are the same at every call)."""
+    """Segment index of every category of a categorical column (-1: not a
+    segment seen at fit), and which are -1 (None if none); cached: the
+    segmenter's categories are the same at every call."""
     values, kind = _segment_values(np.array(categories, dtype=object), label)
     lut = _lookup_keys(values, kind, keys, keys_kind)
     lut.flags.writeable = False
-    return lut
+    bad = lut < 0
+    bad.flags.writeable = False
+    return lut, bad if bad.any() else None
+
+
+_CATEGORIES = {}  # id(dtype) -> (weak reference to the dtype, its categories)
+
+
+def _dtype_categories(dtype):
+    """The categories of a CategoricalDtype as a tuple, cached per dtype
+    object: the segmenter hands over the same dtype at every call. (Not an
+    lru_cache: unordered dtypes with the same categories in another order
+    are equal, but their codes differ.)"""
+    hit = _CATEGORIES.get(id(dtype))
+    if hit is not None and hit[0]() is dtype:
+        return hit[1]
+    categories = tuple(dtype.categories.tolist())
+    if len(_CATEGORIES) >= 64:
+        _CATEGORIES.clear()
+    _CATEGORIES[id(dtype)] = (weakref.ref(dtype), categories)
+    return categories
 
 
 @functools.lru_cache(maxsize=16)
 def _tier_dtype(names):
     return pd.CategoricalDtype(list(names), ordered=True)
+
+
+def _output_tables(scores, tiers, n_tiers):
+    """Score, tier number and tier category code per segment, then the values
+    of an unseen segment (NaN, 0, -1) as the last entry."""
+    score = np.append(np.asarray(scores, dtype=np.float64), np.nan)
+    tier = np.append(tiers, 0)
+    return (
+        score,
+        tier.astype(np.min_scalar_type(n_tiers)),
+        (tier - 1).astype(np.min_scalar_type(-n_tiers)),
+    )
 
 
 def _plain_key(value, kind):
@@ -715,10 +823,11 @@ class SegmentScorer(MECETransformerMixin):
         counts = np.bincount(codes, minlength=k).astype(np.int64)
 
         scales, means = {}, {}
-        e = self._input(X, codes, k, "engagement_column", "unit", scales, means)
-        p = self._input(X, codes, k, "profitability_column", "unit", scales, means)
-        a = self._input(X, codes, k, "aov_column", "rank", scales, means)
-        r = self._input(X, codes, k, "recency_column", "rank_desc", scales, means)
+        args = (scales, means, counts)
+        e = self._input(X, codes, k, "engagement_column", "unit", *args)
+        p = self._input(X, codes, k, "profitability_column", "unit", *args)
+        a = self._input(X, codes, k, "aov_column", "rank", *args)
+        r = self._input(X, codes, k, "recency_column", "rank_desc", *args)
 
         optimal = self._rows(self.optimal_size, n_rows)
         simulated = simulated_lift(e, a)
@@ -751,6 +860,9 @@ class SegmentScorer(MECETransformerMixin):
         self.scores_ = score
         self.tier_thresholds_ = thresholds
         self.tier_codes_ = tier_codes(score, thresholds)
+        self._output_tables = _output_tables(
+            score, self.tier_codes_, len(thresholds) + 1
+        )
         self.tier_names_ = [f"Tier {i + 1}" for i in range(len(thresholds) + 1)]
         self.segment_valid_ = [
             (self.min_size_ is None or n >= self.min_size_)
@@ -822,32 +934,34 @@ class SegmentScorer(MECETransformerMixin):
             raise RuntimeError("Duplicate segment keys; please report this bug.")
         return segments, keys, kind, codes.astype(np.intp)
 
-    def _input(self, X, codes, k, param, how, scales, means):
+    def _input(self, X, codes, k, param, how, scales, means, counts=None):
         """Per-segment [0, 1] value of one input (0.5 where absent)."""
         pos = self.columns_[param]
         if pos is None:
             return np.full(k, 0.5)
         label = self._column_labels(X.shape[1])[pos]
         x = self._float_column(X, pos)
-        if np.isinf(x).any():
-            raise ValueError(
-                f"Column {label!r} contains {int(np.isinf(x).sum())} infinite value(s)."
-            )
-        means[label] = _segment_mean(codes, k, x)
+        n_nan, n_inf = _kernels.nonfinite_counts(x)
+        if n_inf:
+            raise ValueError(f"Column {label!r} contains {n_inf} infinite value(s).")
+        means[label] = _segment_mean(codes, k, x, counts, n_nan)
         if how == "unit":
-            finite = x[~np.isnan(x)]
-            low = min(0.0, float(finite.min())) if finite.size else 0.0
-            high = max(1.0, float(finite.max())) if finite.size else 1.0
+            if n_nan == x.shape[0]:
+                low, high = 0.0, 1.0
+            elif n_nan:
+                finite = x[~np.isnan(x)]
+                low = min(0.0, float(finite.min()))
+                high = max(1.0, float(finite.max()))
+            else:
+                low = min(0.0, float(x.min()))
+                high = max(1.0, float(x.max()))
             scales[label] = (low, high)
-            unit = (x - low) / (high - low)
+            unit = np.subtract(x, low)
+            np.divide(unit, high - low, out=unit)
         else:
-            unit = _midrank_percentile(x)
-            if how == "rank_desc":
-                unit = 1.0 - unit
-            scales[label] = (
-                f"mid-rank percentile among {int((~np.isnan(x)).sum())} rows"
-            )
-        seg = _segment_mean(codes, k, unit)
+            unit = _midrank_percentile(x, descending=how == "rank_desc")
+            scales[label] = f"mid-rank percentile among {x.shape[0] - n_nan} rows"
+        seg = _segment_mean(codes, k, unit, counts, n_nan)
         return np.where(np.isnan(seg), 0.5, seg)
 
     def _lift(self, X, codes, segments, simulated, scales):
@@ -883,31 +997,90 @@ class SegmentScorer(MECETransformerMixin):
         return lift, source, stats, outcome_type
 
     # -- transform ------------------------------------------------------------------------
-    def _transform_codes(self, X):
-        column, label = self._segment_column(X)
-        keys = tuple(self.segment_keys_.tolist())
+    def _tables(self):
+        """Per-segment outputs, each with one more entry (the last, reached by
+        code -1) for an unseen segment: score (float64, NaN), tier number
+        (``tier_output="codes"`` dtype, 0) and tier category code (int8, -1)."""
+        tables = self.__dict__.get("_output_tables")
+        if tables is None:  # fitted by an older version
+            tables = _output_tables(
+                self.scores_, self.tier_codes_, len(self.tier_names_)
+            )
+        return tables
+
+    def _row_index(self, X):
+        """``(index, tables, bad)``: ``tables[i][index]`` is each row's output.
+
+        ``bad`` flags the entries of the tables that stand for a segment not
+        seen at fit (None when there is none but the last). Only the output
+        columns are allocated per row: a categorical segment column is
+        looked up through its codes, small non-negative integer codes
+        directly.
+        """
+        pos = self.columns_["segment_column"]
+        column = self._column_array(X, pos)
+        names = getattr(self, "feature_names_in_", None)
+        label = str(names[pos]) if names is not None else f"x{pos}"
+        tables = self._tables()
         if isinstance(column, pd.Categorical):
-            cat_codes = np.asarray(column.codes)
-            if (cat_codes < 0).any():
-                raise _missing_segment_error(label, int((cat_codes < 0).sum()))
-            lut = _category_lut(
-                tuple(column.categories.tolist()), label, keys, self.segment_kind_
+            index = column._codes if hasattr(column, "_codes") else column.codes
+            index = np.asarray(index)
+            if index.min(initial=0) < 0:
+                raise _missing_segment_error(label, int((index < 0).sum()))
+            lut, bad = _category_lut(
+                _dtype_categories(column.dtype),
+                label,
+                tuple(self.segment_keys_.tolist()),
+                self.segment_kind_,
             )
-            codes = lut[cat_codes]
-            raw = np.asarray(column.categories)[cat_codes[codes < 0][:1]]
+            return index, [t[lut] for t in tables], bad
+        if (
+            isinstance(column, np.ndarray)
+            and column.dtype.kind in "iu"
+            and self.segment_kind_ == "number"
+            and column.shape[0]
+            and column.min() >= 0
+            and column.max() < 1 << 16
+        ):
+            # integer codes index a table of every value up to their maximum
+            lut = np.full(int(column.max()) + 1, -1, dtype=np.intp)
+            keys = self.segment_keys_
+            usable = (keys >= 0) & (keys < lut.shape[0]) & (keys == np.floor(keys))
+            lut[keys[usable].astype(np.intp)] = np.flatnonzero(usable)
+            bad = lut < 0
+            return column, [t[lut] for t in tables], bad if bad.any() else None
+        values, kind = _segment_values(column, label)
+        keys = tuple(self.segment_keys_.tolist())
+        codes = _lookup_keys(values, kind, keys, self.segment_kind_)
+        return codes, tables, None
+
+    def _check_unseen(self, X, index, bad):
+        """Raise for rows of an unseen segment (``handle_unknown="error"``):
+        rows whose ``index`` is -1, or flagged by ``bad``."""
+        if bad is None:
+            if index.dtype.kind == "u" or index.min(initial=0) >= 0:
+                return
+            is_bad = index < 0
         else:
-            values, kind = _segment_values(column, label)
-            codes = _lookup_keys(values, kind, keys, self.segment_kind_)
-            raw = values[codes < 0][:1]
-        unseen = codes < 0
-        if unseen.any() and self.handle_unknown == "error":
-            raise ValueError(
-                f"Segment column {label!r} holds {int(unseen.sum())} row(s) in "
-                f"segment(s) not seen at fit, e.g. {raw[0]!r}; known segments: "
-                f"{self.segments_[:10]}{' ...' if len(self.segments_) > 10 else ''}. "
-                "Refit the scorer on data covering every segment."
-            )
-        return codes
+            if not _kernels.bincount(index, bad.shape[0])[bad].any():
+                return
+            is_bad = bad[index]
+        if self.handle_unknown != "error":
+            return
+        column, label = self._segment_column(X)
+        first = int(np.argmax(is_bad))
+        if isinstance(column, pd.Categorical):
+            raw = np.asarray(column.categories)[column.codes[first]]
+        elif isinstance(column, np.ndarray) and column.dtype.kind in "iu":
+            raw = np.float64(column[first])
+        else:
+            raw = _segment_values(column[first : first + 1], label)[0][0]
+        raise ValueError(
+            f"Segment column {label!r} holds {int(is_bad.sum())} row(s) in "
+            f"segment(s) not seen at fit, e.g. {raw!r}; known segments: "
+            f"{self.segments_[:10]}{' ...' if len(self.segments_) > 10 else ''}. "
+            "Refit the scorer on data covering every segment."
+        )
 
     def _new_feature_names(self, input_names):
         return [_SCORE_COLUMN, _TIER_COLUMN]
@@ -927,21 +1100,30 @@ class SegmentScorer(MECETransformerMixin):
             The input columns followed by ``segment_score`` (float64) and
             ``segment_tier`` (tier number, or name with ``tier_output="names"``).
         """
-        check_is_fitted(self, "scores_")
+        if "scores_" not in self.__dict__:
+            check_is_fitted(self, "scores_")
         X = self._validate_input(X, reset=False)
-        codes = self._transform_codes(X)
-        unseen = codes < 0  # only with handle_unknown="nan"
-        scores = np.append(self.scores_, np.nan)[codes]
-        tiers = np.append(self.tier_codes_, 0)[codes]
-        if self.tier_output == "names":
+        index, tables, bad = self._row_index(X)
+        self._check_unseen(X, index, bad)
+        names = self.tier_output == "names"
+        score_table, tier_table = tables[0], tables[2 if names else 1]
+        if index.shape[0] <= _SMALL_FRAME:
+            scores, tiers = score_table.take(index), tier_table.take(index)
+        else:  # no per-row temporary: index is read as is (int8 codes, say)
+            scores = _kernels.take(score_table, index)
+            tiers = _kernels.take(tier_table, index)
+        dense = self._output_dense()
+        if names:
             dtype = _tier_dtype(tuple(self.tier_names_))
-            tier = pd.Categorical.from_codes(tiers - 1, dtype=dtype)
-            if self._output_dense() == "default":
+            tier = pd.Categorical.from_codes(tiers, dtype=dtype, validate=False)
+            if dense == "default":
+                unseen = tiers < 0
                 tier = np.asarray(tier, dtype=object)
                 tier[unseen] = None
         else:
-            tier = tiers.astype(np.min_scalar_type(len(self.tier_names_)))
-        return self._assemble_output(X, {_SCORE_COLUMN: scores, _TIER_COLUMN: tier})
+            tier = tiers
+        new = {_SCORE_COLUMN: scores, _TIER_COLUMN: tier}
+        return self._assemble_output(X, new)
 
     # -- views ----------------------------------------------------------------------------
     @property
@@ -962,6 +1144,11 @@ class SegmentScorer(MECETransformerMixin):
             data.update({field: self.lift_[field] for field in _LIFT_FIELDS})
         data.update({f"mean_{c}": m for c, m in self.segment_means_.items()})
         return pd.DataFrame(data, index=pd.Index(self.segments_, name="segment"))
+
+    def __sklearn_is_fitted__(self):
+        # what check_is_fitted (and a Pipeline ending here) asks, without
+        # scanning every attribute
+        return "scores_" in self.__dict__
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
