@@ -26,6 +26,7 @@ from ._lift import (
     lift_to_unit,
     simulated_lift,
 )
+from ._segment_base import SEGMENT_OUTPUT_CONSTRAINTS, size_in_rows
 
 __all__ = [
     "DEFAULT_STRATEGIC_PRIORITY",
@@ -691,16 +692,8 @@ class SegmentScorer(MECETransformerMixin):
             Interval(numbers.Integral, 1, None, closed="left"),
             Interval(RealNotInt, 0, 1, closed="right"),
         ],
-        "min_size": [
-            Interval(numbers.Integral, 0, None, closed="left"),
-            Interval(RealNotInt, 0, 1, closed="neither"),
-            None,
-        ],
-        "max_size": [
-            Interval(numbers.Integral, 1, None, closed="left"),
-            Interval(RealNotInt, 0, 1, closed="right"),
-            None,
-        ],
+        "min_size": SEGMENT_OUTPUT_CONSTRAINTS["min_size"],
+        "max_size": SEGMENT_OUTPUT_CONSTRAINTS["max_size"],
         "treatment": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
         "outcome": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
         "outcome_type": [StrOptions({"auto", "rate", "amount"})],
@@ -878,13 +871,7 @@ class SegmentScorer(MECETransformerMixin):
         self.segment_means_ = means
         return self
 
-    @staticmethod
-    def _rows(size, n_rows):
-        if size is None:
-            return None
-        if isinstance(size, numbers.Integral):
-            return int(size)
-        return max(int(math.ceil(size * n_rows)), 1)
+    _rows = staticmethod(size_in_rows)
 
     def _priority_mapping(self):
         mapping = dict(DEFAULT_STRATEGIC_PRIORITY)

@@ -26,7 +26,12 @@ from . import _kernels
 from ._base import MECETransformerMixin, categorical_dtype, column_as_float
 from ._levels import MISSING, compute_cuts, level_codes
 
-__all__ = ["SEGMENT_OUTPUT_CONSTRAINTS", "SegmentOutputMixin", "SegmentSizeWarning"]
+__all__ = [
+    "SEGMENT_OUTPUT_CONSTRAINTS",
+    "SegmentOutputMixin",
+    "SegmentSizeWarning",
+    "size_in_rows",
+]
 
 #: Parameter constraints shared by every segmentation step.
 SEGMENT_OUTPUT_CONSTRAINTS = {
@@ -61,16 +66,25 @@ def signed_dtype(n):
     return np.dtype(np.int64)
 
 
+def size_in_rows(size, n_rows):
+    """A size given as a count (int) or a fraction of ``n_rows`` (float), in rows.
+
+    Examples
+    --------
+    >>> size_in_rows(500, 40_000), size_in_rows(0.25, 40_001), size_in_rows(None, 9)
+    (500, 10001, None)
+    """
+    if size is None:
+        return None
+    if isinstance(size, numbers.Integral):
+        return int(size)
+    return max(int(math.ceil(size * n_rows)), 1)
+
+
 class SegmentOutputMixin(MECETransformerMixin):
     """Size limits, validity, output column, ``predict`` and size views."""
 
-    @staticmethod
-    def _rows(size, n_rows):
-        if size is None:
-            return None
-        if isinstance(size, numbers.Integral):
-            return int(size)
-        return int(math.ceil(size * n_rows))
+    _rows = staticmethod(size_in_rows)
 
     def _learn_splits(self, X, codes):
         if self.max_size_ is None:
