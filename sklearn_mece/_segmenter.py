@@ -485,6 +485,21 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         -------
         str
             Printable description.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from sklearn_mece import PercentileThresholder
+        >>> X = pd.DataFrame({"aov": [10.0, 20.0, 30.0, 40.0], "days": [5, 50, 9, 90]})
+        >>> t = PercentileThresholder({"aov": (50,)}).set_output(transform="pandas")
+        >>> rules = {"levels": {"aov": ["low", "high"]},
+        ...          "segments": [{"name": "Big", "when": [["aov", "==", "high"]]}]}
+        >>> seg = HierarchicalSegmenter(rules).fit(t.fit_transform(X))
+        >>> print(seg.describe(cuts=t))
+        1. Big  [n=2]
+           - aov is high (aov >= 25)
+        2. Other  [n=2]
+           ELSE: every row not matched above
         """
         check_is_fitted(self, "segment_names_")
         if cuts is not None and hasattr(cuts, "cuts_"):
