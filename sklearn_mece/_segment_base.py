@@ -147,9 +147,9 @@ class SegmentOutputMixin(MECETransformerMixin):
         self.segment_valid_, self.segment_issues_ = [], []
         for name, size in zip(self.segment_names_, counts.tolist()):
             issue = ""
-            if name == self.nan_segment and size == 0:
-                pass  # an unused missing-value segment is not a too-small segment
-            elif self.min_size_ and size < self.min_size_:
+            # an unused missing-value segment is not a too-small segment
+            unused_nan = name == self.nan_segment and size == 0
+            if self.min_size_ and size < self.min_size_ and not unused_nan:
                 issue = f"{size} rows < min_size {self.min_size_}"
             elif self.max_size_ is not None and size > self.max_size_:
                 issue = f"{size} rows > max_size {self.max_size_}"

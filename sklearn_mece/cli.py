@@ -31,10 +31,9 @@ from .export import (
     export_assignments,
     export_report,
     segment_report,
-    to_records,
 )
 
-__all__ = ["build_parser", "main", "read_table", "segment_table"]
+__all__ = ["build_parser", "main", "read_table"]
 
 _INPUT_SUFFIXES = {
     ".csv": "csv",
@@ -56,33 +55,6 @@ def _one_line(text):
 # ---------------------------------------------------------------------------------
 # helpers shared by the commands
 # ---------------------------------------------------------------------------------
-def segment_table(pipeline, X_out, *, aov_column="avg_order_value"):
-    """Per-segment summary of a fitted pipeline's output.
-
-    Kept for compatibility: :func:`sklearn_mece.export.segment_report` with
-    ``mean_columns=(aov_column,)``.
-
-    Parameters
-    ----------
-    pipeline : sklearn.pipeline.Pipeline
-        Fitted, with a ``segments`` step.
-    X_out : pandas.DataFrame
-        ``pipeline.transform(X)``.
-    aov_column : str, default="avg_order_value"
-        Column averaged per segment (skipped when absent).
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    return segment_report(pipeline, X_out, mean_columns=(aov_column,))
-
-
-def _records(frame):
-    """JSON-ready records with plain Python scalars (NaN -> None)."""
-    return to_records(frame)
-
-
 def read_table(path):
     """Read a CSV or Parquet file into a DataFrame, with one-line errors.
 
@@ -306,12 +278,14 @@ def _scorer_inputs(pipe, data, progress):
 def _cmd_demo(args, out=None):
     out = sys.stdout if out is None else out
     from . import check_mece, describe_pipeline, make_cart_abandoner_pipeline
-    from .datasets import make_cart_abandoners, select_universe
+    from .datasets import DEFAULT_REFERENCE_TIME, make_cart_abandoners, select_universe
 
     progress = _Progress(args.quiet)
     with progress.step(f"generating {args.n_users:,} mock users") as info:
         data = make_cart_abandoners(args.n_users, random_state=args.seed)
-        universe = select_universe(data)
+        # the window ends at the time the mock data was generated for, as in
+        # MECESegmentationEngine, so both select the same universe
+        universe = select_universe(data, reference_time=DEFAULT_REFERENCE_TIME)
         info["detail"] = f"{len(universe):,} in the universe"
     print(
         f"sklearn-mece demo: {len(data):,} mock users, {len(universe):,} abandoned a "

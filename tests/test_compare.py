@@ -12,7 +12,6 @@ from sklearn.base import clone
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
-from threadpoolctl import threadpool_limits
 
 from sklearn_mece import (
     ClusterSegmenter,
@@ -33,14 +32,6 @@ FEATURES = [
     "profitability_score",
     "days_since_last_order",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """KMeans' OpenMP threads busy-wait: on a loaded 2-core machine a fit of a
-    few thousand rows takes 100x longer with them than with one thread."""
-    with threadpool_limits(1):
-        yield
 
 
 @pytest.fixture(scope="module")

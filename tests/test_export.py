@@ -1,4 +1,4 @@
-"""Exports: the per-segment report read from fitted steps, CSV/JSON/Parquet writers."""
+"""Exports: the per-segment report read from fitted_preset steps, CSV/JSON/Parquet writers."""
 
 import json
 import warnings
@@ -12,7 +12,6 @@ from sklearn_mece import (
     HierarchicalSegmenter,
     make_cart_abandoner_pipeline,
 )
-from sklearn_mece.datasets import make_cart_abandoners
 from sklearn_mece.export import (
     export_assignments,
     export_report,
@@ -22,22 +21,8 @@ from sklearn_mece.export import (
 )
 
 
-@pytest.fixture(scope="module")
-def data():
-    return make_cart_abandoners(3_000, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def fitted(data):
-    pipe = make_cart_abandoner_pipeline(min_size=50)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = pipe.fit_transform(data)
-    return pipe, out
-
-
-def test_report_reads_what_the_steps_learned(fitted):
-    pipe, out = fitted
+def test_report_reads_what_the_steps_learned(fitted_preset):
+    pipe, out = fitted_preset
     seg = pipe.named_steps["segments"]
     report = segment_report(pipe, out)
     assert list(report.index) == list(seg.segment_names_)
@@ -57,8 +42,8 @@ def test_report_reads_what_the_steps_learned(fitted):
     np.testing.assert_allclose(report["mean_avg_order_value"], means[report.index])
 
 
-def test_report_includes_scorer_report_when_present(fitted):
-    pipe, out = fitted
+def test_report_includes_scorer_report_when_present(fitted_preset):
+    pipe, out = fitted_preset
     scores = pipe.named_steps["scores"].report_
     report = segment_report(pipe, out)
     for column in ("score", "tier", "conversion_potential", "size_score"):
@@ -66,11 +51,11 @@ def test_report_includes_scorer_report_when_present(fitted):
         assert report[column].tolist() == scores[column].reindex(report.index).tolist()
 
 
-def test_report_with_merges_names_what_was_merged(data):
+def test_report_with_merges_names_what_was_merged(preset_data):
     pipe = make_cart_abandoner_pipeline(min_size=400, max_size=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipe.fit(data)
+        pipe.fit(preset_data)
     merge_map = pipe.named_steps["segments"].merge_map_
     merged = sorted(n for n, t in merge_map.items() if t != n)
     assert merged, "the fixture should merge at least one segment"
@@ -81,7 +66,7 @@ def test_report_with_merges_names_what_was_merged(data):
     assert not set(merged) & set(report.index)
 
 
-def test_report_of_split_segments_inherits_strategy(data):
+def test_report_of_split_segments_inherits_strategy(preset_data):
     pipe = make_cart_abandoner_pipeline(
         min_size=0,
         max_size=600,
@@ -90,7 +75,7 @@ def test_report_of_split_segments_inherits_strategy(data):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipe.fit(data)
+        pipe.fit(preset_data)
     report = segment_report(pipe)
     parts = [n for n in report.index if n.startswith("Other_Bucket_")]
     assert len(parts) >= 2
@@ -119,8 +104,8 @@ def test_report_refuses_a_pipeline_without_segments():
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
-def test_export_report_round_trips(fitted, tmp_path, fmt):
-    pipe, out = fitted
+def test_export_report_round_trips(fitted_preset, tmp_path, fmt):
+    pipe, out = fitted_preset
     report = segment_report(pipe, out)
     path = export_report(report, tmp_path / f"segments.{fmt}")
     back = {
@@ -134,8 +119,8 @@ def test_export_report_round_trips(fitted, tmp_path, fmt):
     assert back["strategy"].tolist() == report["strategy"].tolist()
 
 
-def test_json_report_holds_plain_scalars(fitted, tmp_path):
-    pipe, out = fitted
+def test_json_report_holds_plain_scalars(fitted_preset, tmp_path):
+    pipe, out = fitted_preset
     report = segment_report(pipe, out)
     report["lift_ci_low"] = np.nan
     path = export_report(report, tmp_path / "r.json")
@@ -146,8 +131,8 @@ def test_json_report_holds_plain_scalars(fitted, tmp_path):
     assert "NaN" not in path.read_text()
 
 
-def test_format_argument_overrides_the_suffix(fitted, tmp_path):
-    pipe, out = fitted
+def test_format_argument_overrides_the_suffix(fitted_preset, tmp_path):
+    pipe, out = fitted_preset
     path = export_report(segment_report(pipe), tmp_path / "report.dat", format="json")
     assert json.loads(path.read_text())[0]["segment"] == "High_AOV_Premium"
     with pytest.raises(ValueError, match="suffix"):
@@ -156,16 +141,16 @@ def test_format_argument_overrides_the_suffix(fitted, tmp_path):
         export_report(segment_report(pipe), tmp_path / "r.csv", format="xlsx")
 
 
-def test_compressed_csv(fitted, tmp_path):
-    _, out = fitted
+def test_compressed_csv(fitted_preset, tmp_path):
+    _, out = fitted_preset
     path = export_assignments(out, tmp_path / "a.csv.gz", id_col="user_id")
     back = pd.read_csv(path)
     assert back["segment"].tolist() == out["segment"].astype(str).tolist()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
-def test_export_assignments_round_trips(fitted, tmp_path, fmt):
-    _, out = fitted
+def test_export_assignments_round_trips(fitted_preset, tmp_path, fmt):
+    _, out = fitted_preset
     path = export_assignments(out, tmp_path / f"a.{fmt}", id_col="user_id")
     back = {
         "csv": pd.read_csv,
@@ -177,8 +162,8 @@ def test_export_assignments_round_trips(fitted, tmp_path, fmt):
     assert back["segment"].astype(str).tolist() == out["segment"].astype(str).tolist()
 
 
-def test_export_assignments_without_id_writes_the_index(fitted, tmp_path):
-    _, out = fitted
+def test_export_assignments_without_id_writes_the_index(fitted_preset, tmp_path):
+    _, out = fitted_preset
     sub = out.iloc[[5, 2, 9]]
     path = export_assignments(sub, tmp_path / "a.csv", columns=["country"])
     back = pd.read_csv(path)
@@ -187,8 +172,8 @@ def test_export_assignments_without_id_writes_the_index(fitted, tmp_path):
     assert back["row"].tolist() == [5, 2, 9]
 
 
-def test_export_assignments_missing_column(fitted, tmp_path):
-    _, out = fitted
+def test_export_assignments_missing_column(fitted_preset, tmp_path):
+    _, out = fitted_preset
     with pytest.raises(ValueError, match="Missing column"):
         export_assignments(out, tmp_path / "a.csv", id_col="customer")
 

@@ -6,10 +6,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from sklearn_mece import check_mece, make_cart_abandoner_pipeline
-from sklearn_mece.datasets import make_cart_abandoners
 from sklearn_mece.export import segment_report
 from sklearn_mece.report import (
     html_report,
@@ -21,20 +19,6 @@ from sklearn_mece.report import (
 )
 
 IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-
-
-@pytest.fixture(scope="module")
-def data():
-    return make_cart_abandoners(3_000, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def fitted(data):
-    pipe = make_cart_abandoner_pipeline(min_size=50)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = pipe.fit_transform(data)
-    return pipe, out
 
 
 def _with_scores_and_lift(report):
@@ -62,9 +46,9 @@ def _images(page):
     return [base64.b64decode(m) for m in IMG.findall(page)]
 
 
-def test_html_is_self_contained_with_its_plots(fitted, data):
-    pipe, _ = fitted
-    page = html_report(pipe, data)
+def test_html_is_self_contained_with_its_plots(fitted_preset, preset_data):
+    pipe, _ = fitted_preset
+    page = html_report(pipe, preset_data)
     assert page.startswith("<!DOCTYPE html>")
     for section in ("Segments", "Learned thresholds", "Rule tree", "MECE checks"):
         assert section in page
@@ -82,8 +66,8 @@ def test_html_is_self_contained_with_its_plots(fitted, data):
     assert "PASS" in page
 
 
-def test_all_four_plots_with_scores_and_lift(fitted):
-    pipe, out = fitted
+def test_all_four_plots_with_scores_and_lift(fitted_preset):
+    pipe, out = fitted_preset
     report = _with_scores_and_lift(segment_report(pipe, out))
     page = html_report(pipe, out, report=report)
     assert len(_images(page)) == 4
@@ -91,8 +75,8 @@ def test_all_four_plots_with_scores_and_lift(fitted):
     assert "No observed lift" not in page
 
 
-def test_plots_return_figures(fitted):
-    pipe, out = fitted
+def test_plots_return_figures(fitted_preset):
+    pipe, out = fitted_preset
     report = _with_scores_and_lift(segment_report(pipe, out))
     for fig in (
         plot_sizes(report, min_size=50, max_size=2_000),
@@ -108,8 +92,8 @@ def test_plots_return_figures(fitted):
     assert plot_lift(plain.drop(columns=["lift_observed"], errors="ignore")) is None
 
 
-def test_amount_lift_is_not_shown_as_a_rate(fitted):
-    pipe, out = fitted
+def test_amount_lift_is_not_shown_as_a_rate(fitted_preset):
+    pipe, out = fitted_preset
     report = _with_scores_and_lift(segment_report(pipe, out))
     report["rate_treated"] *= 100  # mean spend, dollars
     report["rate_control"] *= 100
@@ -117,7 +101,7 @@ def test_amount_lift_is_not_shown_as_a_rate(fitted):
     assert "mean_treated" in page and "outcome units" in page
 
 
-def test_everything_is_escaped(data):
+def test_everything_is_escaped(preset_data):
     rules = {
         "levels": {
             "avg_order_value": {"names": ["low", "high"], "percentiles": [50]},
@@ -133,8 +117,8 @@ def test_everything_is_escaped(data):
         "else": {"name": "Rest<br>", "strategy": "a < b"},
     }
     pipe = make_cart_abandoner_pipeline(min_size=0, max_size=None, rules=rules)
-    pipe.fit(data)
-    page = html_report(pipe, data, title="<title>&")
+    pipe.fit(preset_data)
+    page = html_report(pipe, preset_data, title="<title>&")
     assert "<script>" not in page and "<b>best</b>" not in page
     assert "<br>" not in page and "<i>offer</i>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -142,8 +126,8 @@ def test_everything_is_escaped(data):
     assert "&lt;title&gt;&amp;" in page
 
 
-def test_a_failed_mece_check_shows(fitted):
-    pipe, out = fitted
+def test_a_failed_mece_check_shows(fitted_preset):
+    pipe, out = fitted_preset
     labels = out["segment"].astype(object).copy()
     labels.iloc[:3] = None
     mece = check_mece(labels, expected_labels=list(out["segment"].cat.categories))
@@ -152,8 +136,8 @@ def test_a_failed_mece_check_shows(fitted):
     assert "3 rows in no segment" in page
 
 
-def test_write_html_report(fitted, tmp_path):
-    pipe, out = fitted
+def test_write_html_report(fitted_preset, tmp_path):
+    pipe, out = fitted_preset
     path = write_html_report(pipe, out, tmp_path / "sub" / "report.html")
     text = path.read_text(encoding="utf-8")
     assert len(_images(text)) >= 2
@@ -162,7 +146,7 @@ def test_write_html_report(fitted, tmp_path):
     )
 
 
-def test_report_of_a_cluster_pipeline(data):
+def test_report_of_a_cluster_pipeline(preset_data):
     from sklearn.cluster import KMeans
     from sklearn.pipeline import Pipeline
 
@@ -185,7 +169,7 @@ def test_report_of_a_cluster_pipeline(data):
     ).set_output(transform="pandas")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = pipe.fit_transform(data.drop(columns="abandoned_at"))
+        out = pipe.fit_transform(preset_data.drop(columns="abandoned_at"))
     report = segment_report(pipe, out)
     assert list(report.index) == pipe.named_steps["segments"].segment_names_
     page = html_report(pipe, out)

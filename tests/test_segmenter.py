@@ -331,3 +331,12 @@ def test_failed_fit_leaves_the_segmenter_unfitted():
     assert not hasattr(seg, "segment_names_")
     with pytest.raises(NotFittedError):
         seg.predict(_frame())
+
+
+def test_unused_nan_segment_is_not_flagged_too_small():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SegmentSizeWarning)
+        seg = HierarchicalSegmenter(RULES, min_size=10, nan_segment="Unknown")
+        seg.fit(_frame())
+    assert seg.segment_sizes_["Unknown"] == 0
+    assert seg.segment_table_.loc["Unknown", "valid"]
