@@ -12,7 +12,6 @@ from scipy.stats import rankdata
 
 from sklearn_mece import SegmentScorer
 from sklearn_mece import _scorer as mod
-from sklearn_mece._base import _small_frame
 
 
 # -- the earlier implementation -----------------------------------------------------------
@@ -239,7 +238,7 @@ def test_small_output_frame_equals_the_generic_one(data):
     rows = data.iloc[[3, 1, 4]]
     out = scorer.transform(rows)
     added = {c: out[c].array for c in ("segment_score", "segment_tier")}
-    expected = _small_frame(rows, added)
+    expected = pd.concat([rows, pd.DataFrame(added, index=rows.index)], axis=1)
     pd.testing.assert_frame_equal(out, expected)
     # copy-on-write: writing to the output leaves the input alone
     before = rows.copy()
