@@ -57,6 +57,11 @@ NUMBA_MIN_ROWS = 1 << 16
 #: Rows per block of the numpy engine (temporaries stay in the L2 cache).
 BLOCK = 1 << 15
 
+#: Up to this many rows the numpy engine works on whole arrays, with no
+#: blocks, threads or error-state changes: a single-row transform is dominated
+#: by per-call overhead, not by arithmetic.
+SMALL_ROWS = 1024
+
 #: Comparison operators of :func:`rule_lookup`, by code.
 OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
 
@@ -187,6 +192,8 @@ def level_codes(values, cuts, out=None, engine=None):
         return out, n_nan, n_inf
     if engine_for(n, engine) == "numba":
         return (out, *_numba_level_codes(values, cuts, out))
+    if n <= SMALL_ROWS:
+        return (out, *_small_level_codes(values, cuts, out))
 
     def work(lo, hi):
         with np.errstate(invalid="ignore", over="ignore"):
@@ -245,6 +252,8 @@ def rule_lookup(inputs, table, out=None, engine=None):
     doms = [(v[2] + 1 if v[0] == "level" else 3) for v in inputs]
     if engine_for(n, engine) == "numba":
         return out, _numba_rule_lookup(inputs, doms, table, out)
+    if n <= SMALL_ROWS:
+        return out, _small_rule_lookup(inputs, doms, table, out)
     return out, _numpy_rule_lookup(inputs, doms, table, out)
 
 
@@ -338,6 +347,52 @@ def _numpy_level_codes(values, cuts, out):
                 n_nan += k
             n_inf += int(np.count_nonzero(np.isinf(v)))
     return n_nan, n_inf
+
+
+def _small_level_codes(values, cuts, out):
+    """Whole-array level codes of a few rows (``searchsorted`` counts the cuts
+    ``<=`` each value and puts NaN after every cut)."""
+    np.copyto(out, np.searchsorted(cuts, values, side="right"), casting="unsafe")
+    finite = np.isfinite(values)
+    if finite.all():
+        return 0, 0
+    nan = np.isnan(values)
+    out[nan] = -1
+    n_nan = int(np.count_nonzero(nan))
+    return n_nan, values.shape[0] - int(np.count_nonzero(finite)) - n_nan
+
+
+def _small_rule_lookup(inputs, doms, table, out):
+    """Whole-array rule lookup of a few rows, in ``intp`` cells."""
+    counts = np.zeros((len(inputs), 3), dtype=np.int64)
+    cell = None
+    for j, (inp, dom) in enumerate(zip(inputs, doms)):
+        if inp[0] == "level":
+            codes, n_levels = inp[1], inp[2]
+            if codes.dtype.kind not in "iu":
+                raise TypeError("level codes must be integers")
+            slot = codes.astype(np.intp) + 1
+            bad = (slot < 0) | (slot > n_levels)
+            if bad.any():
+                counts[j, 0] = np.count_nonzero(bad)
+                return counts  # invalid codes: the caller raises
+            counts[j, 1] = np.count_nonzero(slot == 0)
+        else:
+            _, values, op, operands = inp
+            if op in _NP_CMP:
+                hit = _NP_CMP[op](values, operands[0])
+            else:
+                hit = np.isin(values, operands, invert=op == "not in")
+            slot = hit.astype(np.intp) + 1
+            finite = np.isfinite(values)
+            if not finite.all():
+                nan = np.isnan(values)
+                slot[nan] = 0
+                counts[j, 1] = np.count_nonzero(nan)
+                counts[j, 2] = values.shape[0] - np.count_nonzero(finite) - counts[j, 1]
+        cell = slot if cell is None else cell * dom + slot
+    np.take(table, cell, out=out)
+    return counts
 
 
 _NP_CMP = {

@@ -338,3 +338,36 @@ def test_single_row_matches_batch():
     batch = pipe.transform(X.iloc[:50])
     rows = pd.concat([pipe.transform(X.iloc[[i]]) for i in range(50)])
     pd.testing.assert_frame_equal(rows, batch)
+
+
+@pytest.mark.parametrize("n", [1, 2, 37, _kernels.SMALL_ROWS])
+@pytest.mark.parametrize("n_cuts", [0, 1, 2, 5])
+def test_small_input_level_codes_equal_reference(n, n_cuts):
+    # inputs of at most SMALL_ROWS rows take the whole-array path
+    x = _values(n, 100 + n_cuts)
+    x[:: max(n // 3, 1)] = 0.5  # some values exactly on a cut
+    cuts = np.sort(np.r_[0.5, np.random.default_rng(n).normal(0, 2, n_cuts)])[:n_cuts]
+    codes, n_nan, n_inf = _kernels.level_codes(x, cuts)
+    np.testing.assert_array_equal(codes, _reference_levels(x, cuts))
+    assert (n_nan, n_inf) == (int(np.isnan(x).sum()), int(np.isinf(x).sum()))
+
+
+@pytest.mark.parametrize("n", [1, 5, _kernels.SMALL_ROWS])
+@pytest.mark.parametrize("op", _kernels.OPS)
+def test_small_input_rule_lookup_equals_reference(n, op):
+    rng = np.random.default_rng(n)
+    levels = rng.integers(-1, 3, n).astype(np.int8)
+    v = _values(n, n + 1)
+    operands = np.array([0.0, 1.0, -2.0]) if "in" in op else np.array([0.5])
+    inputs = [("level", levels, 3), ("compare", v, op, operands)]
+    table = rng.integers(-1, 100, 4 * 3).astype(np.int16)
+    out, counts = _kernels.rule_lookup(inputs, table)
+    np.testing.assert_array_equal(out, _reference_lookup(inputs, table))
+    assert counts.tolist() == [
+        [0, int((levels == -1).sum()), 0],
+        [0, int(np.isnan(v).sum()), int(np.isinf(v).sum())],
+    ]
+    bad = levels.copy()
+    bad[0] = 3  # not a level code: counted, never looked up
+    _, counts = _kernels.rule_lookup([("level", bad, 3)], np.zeros(4, np.int8))
+    assert counts[0, 0] == 1
