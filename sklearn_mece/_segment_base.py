@@ -204,16 +204,20 @@ class SegmentOutputMixin(MECETransformerMixin):
         """
         check_is_fitted(self, "segment_names_")
         X = self._validate_input(X, reset=False)
+        return self._output_frame(X, self._segment_codes)
+
+    def _output_frame(self, X, segment_codes):
+        """``X`` with the segment column; ``segment_codes(X, dtype)`` gives codes."""
         n_seg = len(self.segment_names_)
         if self.output == "names":
-            codes = self._segment_codes(X, signed_dtype(n_seg))
+            codes = segment_codes(X, signed_dtype(n_seg))
             column = pd.Categorical.from_codes(
                 codes, dtype=categorical_dtype(self.segment_names_), validate=False
             )
             if self._output_dense() == "default":
                 column = np.asarray(column, dtype=object)
         else:
-            column = self._segment_codes(X, np.min_scalar_type(max(n_seg, 1)))
+            column = segment_codes(X, np.min_scalar_type(max(n_seg, 1)))
         return self._assemble_output(X, {self.output_column: column})
 
     def predict(self, X):

@@ -216,9 +216,36 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             Fitted segmenter.
         """
         with self._all_or_nothing_fit():
-            return self._fit(X)
+            self._fit(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit to ``X``, then append the segment of every row.
+
+        The result equals ``fit(X).transform(X)``; the rules are evaluated
+        once instead of twice.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data holding every column the rules test.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_out : {ndarray, DataFrame} of shape (n_samples, n_features + 1)
+            The input columns followed by ``output_column``.
+        """
+        with self._all_or_nothing_fit():
+            X, rule_index = self._fit(X)
+        return self._output_frame(
+            X, lambda X, dtype: self._codes_from_rule_index(X, rule_index, dtype)
+        )
 
     def _fit(self, X):
+        """Fit; returns the validated ``X`` and the rule index of its rows."""
         X = self._validate_input(X, reset=True)
         rules = _as_ruleset(self.rules)
         names_in = self._column_labels(X.shape[1])
@@ -275,7 +302,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             if rule_codes[-1] >= 0:
                 counts[rule_codes[-1]] += n_rows - int(rule_sizes.sum())
             self._finish_fit(None, n_rows, counts=counts)
-        return self
+        return X, rule_index
 
     def _learn_merges(self, rules, rule_sizes):
         sizes = dict(zip(rules.names, rule_sizes.tolist()))
@@ -463,12 +490,14 @@ class HierarchicalSegmenter(SegmentOutputMixin):
                 if self.nan_segment is None and counts[:, 1].any():
                     self._raise_missing(X)
                 return codes
-        rule_index = self._rule_index(X)
+        return self._codes_from_rule_index(X, self._rule_index(X), dtype)
+
+    def _codes_from_rule_index(self, X, rule_index, dtype):
         if self.nan_segment is None and rule_index.min(initial=0) < 0:
             self._raise_missing(X)
-        codes = _kernels.take(self.rule_codes_, rule_index)
-        if self.splits_:
-            codes = self._apply_splits(X, codes)
+        if not self.splits_:
+            return _kernels.take(self.rule_codes_.astype(dtype), rule_index)
+        codes = self._apply_splits(X, _kernels.take(self.rule_codes_, rule_index))
         return codes.astype(dtype, copy=False)
 
     # -- public -----------------------------------------------------------------------

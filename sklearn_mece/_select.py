@@ -43,6 +43,8 @@ import warnings
 
 import numpy as np
 
+from . import _kernels
+
 __all__ = [
     "METHODS",
     "WEIGHTED_METHODS",
@@ -262,18 +264,25 @@ class _NumbaEngine:
         self.k = kernels
 
     @staticmethod
-    def single_bucket(hist, counts, weights):
-        return np.count_nonzero(hist if counts is None else counts) == 1
+    def single_bucket(hist, aux, weights):
+        return np.count_nonzero(hist if weights is None else aux) == 1
 
     def hist(self, bits, weights, shift):
+        """Histogram of the 16-bit digit at ``shift``; unweighted, ``aux`` holds
+        the histograms of the row slices (one per thread on large inputs)."""
         if weights is None:
-            return self.k["hist"](bits, np.uint64(shift)), None
+            slices = _kernels._split(bits.shape[0])
+            parts = _kernels._run(
+                lambda lo, hi: self.k["hist"](bits[lo:hi], np.uint64(shift)),
+                bits.shape[0],
+            )
+            total = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+            return total, (slices, parts)
         counts, wsum = self.k["hist_w"](bits, weights, np.uint64(shift))
         return wsum, counts
 
-    def gather(self, bits, weights, shift, buckets, hist, counts):
-        if counts is None:  # unweighted: the histogram holds the counts
-            counts = hist
+    def gather(self, bits, weights, shift, buckets, hist, aux):
+        counts = hist if weights is None else aux
         sizes = counts[buckets].astype(np.int64)
         offsets = np.zeros(len(buckets) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
@@ -281,7 +290,19 @@ class _NumbaEngine:
         table[buckets] = np.arange(len(buckets))
         out = np.empty(offsets[-1], dtype=np.uint64)
         if weights is None:
-            self.k["gather"](bits, np.uint64(shift), table, offsets[:-1], out)
+            # each row slice writes after the rows of the slices before it, in
+            # each bucket: the same order as one sequential pass
+            slices, parts = aux
+            starts = [offsets[:-1]]
+            for part in parts[:-1]:
+                starts.append(starts[-1] + part[buckets].astype(np.int64))
+            jobs = dict(zip(slices, starts))
+            _kernels._run(
+                lambda lo, hi: self.k["gather"](
+                    bits[lo:hi], np.uint64(shift), table, jobs[(lo, hi)], out
+                ),
+                bits.shape[0],
+            )
             return [(out[s:e], None) for s, e in zip(offsets[:-1], offsets[1:])]
         wout = np.empty(offsets[-1], dtype=np.float64)
         self.k["gather_w"](

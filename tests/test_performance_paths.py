@@ -52,6 +52,7 @@ def _values(n, seed, special=True):
 def split_threads(request, monkeypatch):
     if request.param:
         monkeypatch.setattr(_kernels, "THREAD_MIN_ROWS", 1000)
+        monkeypatch.setattr(_kernels, "NUMBA_BLOCK", 777)  # many blocks per thread
     return request.param
 
 

@@ -340,3 +340,35 @@ def test_unused_nan_segment_is_not_flagged_too_small():
         seg.fit(_frame())
     assert seg.segment_sizes_["Unknown"] == 0
     assert seg.segment_table_.loc["Unknown", "valid"]
+
+
+@pytest.mark.parametrize("output", ["codes", "names"])
+@pytest.mark.parametrize("transform_output", ["default", "pandas"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"min_size": 0.2},
+        {"max_size": 400, "max_size_policy": "split", "split_column": "spend"},
+        {"nan_segment": "Unknown", "min_size": 50},
+    ],
+    ids=["merges", "splits", "nan-segment"],
+)
+def test_fit_transform_equals_fit_then_transform(output, transform_output, params):
+    # fit_transform reuses the rule index computed at fit instead of a second
+    # lookup; the result must be the one of fit(X).transform(X)
+    X = _frame(3_000).astype({"days": float})
+    X.loc[[3, 30, 300], "days"] = np.nan
+    if "nan_segment" not in params:
+        X = X.dropna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SegmentSizeWarning)
+        seg = HierarchicalSegmenter(RULES, output=output, **params)
+        seg.set_output(transform=transform_output)
+        once = seg.fit_transform(X)
+        twice = HierarchicalSegmenter(RULES, output=output, **params)
+        twice = twice.set_output(transform=transform_output).fit(X).transform(X)
+    if transform_output == "pandas":
+        pd.testing.assert_frame_equal(once, twice)
+    else:
+        assert once.dtype == twice.dtype  # object arrays: NaN != NaN elementwise
+        pd.testing.assert_frame_equal(pd.DataFrame(once), pd.DataFrame(twice))
