@@ -71,19 +71,17 @@ def default_level_names(n_levels):
     return tuple(f"level_{i}" for i in range(n_levels))
 
 
-def _percentiles(values, q, method, weights):
-    try:
-        from ._select import percentiles, weighted_percentiles
-    except ImportError:  # pragma: no cover - the selection module ships with us
-        if weights is None:
-            return np.percentile(values, q, method=method)
-        return np.percentile(values, q, method="inverted_cdf", weights=weights)
+def _percentiles(values, q, method, weights, require_finite=False):
+    from ._select import percentiles, weighted_percentiles
+
     if weights is None:
-        return percentiles(values, q, method=method)
+        return percentiles(values, q, method=method, require_finite=require_finite)
     return weighted_percentiles(values, weights, q, method=method)
 
 
-def compute_cuts(values, q, *, method="linear", sample_weight=None, has_nan=None):
+def compute_cuts(
+    values, q, *, method="linear", sample_weight=None, has_nan=None, finite=False
+):
     """Exact percentiles of ``values`` at ``q`` (in percent), ignoring NaN.
 
     Parameters
@@ -102,6 +100,11 @@ def compute_cuts(values, q, *, method="linear", sample_weight=None, has_nan=None
     has_nan : bool or None, default=None
         Whether ``values`` holds NaN, when the caller already knows; ``None``
         checks.
+    finite : bool, default=False
+        Assume the values are all finite and raise
+        :class:`~sklearn_mece._select.NonFiniteValues` if they are not. The
+        proof comes from the selection's first histogram (no extra pass);
+        only without sample weights.
 
     Returns
     -------
@@ -114,6 +117,9 @@ def compute_cuts(values, q, *, method="linear", sample_weight=None, has_nan=None
     array([2.5])
     """
     values = np.asarray(values, dtype=np.float64)
+    if finite and sample_weight is None:
+        cuts = _percentiles(values, np.asarray(q, dtype=np.float64), method, None, True)
+        return np.asarray(cuts, dtype=np.float64)
     if has_nan is None:
         has_nan = _kernels.nonfinite_counts(values)[0] > 0
     if has_nan:

@@ -47,6 +47,7 @@ from . import _kernels
 
 __all__ = [
     "METHODS",
+    "NonFiniteValues",
     "WEIGHTED_METHODS",
     "USE_NUMBA",
     "percentiles",
@@ -105,6 +106,16 @@ _B_PINF, _B_NINF, _B_PZERO, _B_NZERO = 0x7FF0, 0xFFF0, 0x0000, 0x8000
 
 class _Delegate(Exception):
     """Raised inside the selection when numpy itself must answer."""
+
+
+class NonFiniteValues(ValueError):
+    """``require_finite=True`` and the data hold NaN or infinite values.
+
+    Raised by :func:`percentiles` as soon as the first histogram shows one
+    (the top 16 bits of every NaN and infinity are ``0x7FF0..0x7FFF`` or
+    ``0xFFF0..0xFFFF``), so proving that a column is finite costs no extra
+    pass over the data.
+    """
 
 
 # --------------------------------------------------------------------------
@@ -554,10 +565,12 @@ def _mixed_zeros(x):
     return bool(zeros.any()) and not bool(zeros.all())
 
 
-def _check_top_factory(x):
+def _check_top_factory(x, require_finite=False):
     """Level-0 histogram hook: NaN makes numpy answer; flags signed zeros."""
 
     def check(hist):
+        if require_finite and (hist[0x7FF0:0x8000].any() or hist[0xFFF0:].any()):
+            raise NonFiniteValues("the values hold NaN or infinite values")
         nan_only = hist[0x7FF1:0x8000].any() or hist[0xFFF1:].any()
         if nan_only:
             raise _Delegate("nan")
@@ -571,20 +584,20 @@ def _check_top_factory(x):
     return check
 
 
-def _select_values(x, targets, weights, engine):
+def _select_values(x, targets, weights, engine, require_finite=False):
     """Run the radix select with the numba -> numpy fallback; check zeros."""
-    check = _check_top_factory(x)
+    check = _check_top_factory(x, require_finite)
     bits = x.view(np.uint64)
     try:
         vals = _radix_select(bits, weights, targets, engine, check)
-    except _Delegate:
+    except (_Delegate, NonFiniteValues):
         raise
     except Exception:
         if engine.name != "numba":
             raise
         global _NUMBA_KERNELS
         _NUMBA_KERNELS = False  # broken at run time: numpy from now on
-        check = _check_top_factory(x)
+        check = _check_top_factory(x, require_finite)
         vals = _radix_select(bits, weights, targets, _NumpyEngine(), check)
     if check.maybe_mixed_zeros and np.any(vals == 0) and _mixed_zeros(x):
         raise _Delegate("mixed signed zeros")
@@ -629,7 +642,7 @@ def _check_method(method, allowed):
 # --------------------------------------------------------------------------
 
 
-def percentiles(x, q, *, method="linear", backend=None):
+def percentiles(x, q, *, method="linear", backend=None, require_finite=False):
     """Exact percentiles, bit-identical to :func:`numpy.percentile`.
 
     Selects only the order statistics that ``method`` needs (a radix select
@@ -656,6 +669,11 @@ def percentiles(x, q, *, method="linear", backend=None):
     backend : {None, "auto", "numpy", "numba"}, default=None
         Selection engine; ``None``/``"auto"`` uses :func:`select_backend`.
         Asking for ``"numba"`` when it is unavailable raises RuntimeError.
+    require_finite : bool, default=False
+        Raise :class:`NonFiniteValues` if ``x`` holds NaN or infinite values.
+        The check reads the first histogram of the selection, so a caller
+        that must refuse or drop non-finite values needs no separate pass
+        when there are none.
 
     Returns
     -------
@@ -667,6 +685,8 @@ def percentiles(x, q, *, method="linear", backend=None):
     ValueError
         If ``x`` is empty or not 1-D, if a percentile is outside
         ``[0, 100]`` or if ``method`` is unknown.
+    NonFiniteValues
+        With ``require_finite=True``, if ``x`` holds NaN or infinite values.
 
     Notes
     -----
@@ -699,6 +719,9 @@ def percentiles(x, q, *, method="linear", backend=None):
     x = _as_values(x)
     q, quantiles = _as_quantiles(q)
     n = x.size
+    if require_finite and n <= max(_DIRECT_N, _LEAF) and not np.isfinite(x).all():
+        # no level-0 histogram below these sizes: check directly
+        raise NonFiniteValues("the values hold NaN or infinite values")
     if n <= _DIRECT_N:
         return _numpy_percentile(x, q, method)
     previous, nxt, gamma = _plan(n, quantiles, method)
@@ -706,7 +729,7 @@ def percentiles(x, q, *, method="linear", backend=None):
     ranks = np.unique(np.where(wanted < 0, wanted + n, wanted))
     engine = _engine(backend)
     try:
-        vals = _select_values(x, ranks + 1, None, engine)
+        vals = _select_values(x, ranks + 1, None, engine, require_finite)
     except _Delegate:
         return _numpy_percentile(x, q, method)
 

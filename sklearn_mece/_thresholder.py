@@ -17,6 +17,7 @@ from ._levels import (
     collapsed_levels,
     compute_cuts,
 )
+from ._select import NonFiniteValues
 
 __all__ = ["CollapsedCutsWarning", "PercentileThresholder"]
 
@@ -332,11 +333,23 @@ class PercentileThresholder(MECETransformerMixin):
 
         for pos, q in spec:
             name = names[pos]
-            values, n_nan = self._checked(X, pos, name)
             override = self._overrides_for(name, pos)
-            q_eff, cuts = self._learn(
-                values, q, sample_weight, name, override, has_nan=n_nan > 0
-            )
+            raw = None
+            if self._learns(override) and sample_weight is None and group_index is None:
+                # optimistic: the selection proves the column finite on the way
+                # (no separate NaN / infinity pass); otherwise the checks below
+                try:
+                    raw = self._compute(
+                        self._float_column(X, pos), q, None, name, override, finite=True
+                    )
+                except NonFiniteValues:
+                    raw = None
+            if raw is None:
+                values, n_nan = self._checked(X, pos, name)
+                raw = self._compute(
+                    values, q, sample_weight, name, override, has_nan=n_nan > 0
+                )
+            q_eff, cuts = self._apply_override(name, q, raw, override)
             self._store_column(name, pos, q_eff, cuts, 0.0)
             if group_index is not None:
                 self.group_cuts_[name] = self._learn_groups(
@@ -405,19 +418,33 @@ class PercentileThresholder(MECETransformerMixin):
         return self._checked(X, pos, name)[0]
 
     def _learn(self, values, q, sample_weight, name, override, has_nan=None):
-        if override is not None and not isinstance(override, dict):
-            return self._apply_override(name, q, None, override)
+        raw = self._compute(values, q, sample_weight, name, override, has_nan=has_nan)
+        return self._apply_override(name, q, raw, override)
+
+    @staticmethod
+    def _learns(override):
+        """Whether the column's cuts are learned (not all fixed by cut_values)."""
+        return override is None or isinstance(override, dict)
+
+    def _compute(
+        self, values, q, sample_weight, name, override, has_nan=None, finite=False
+    ):
+        """The learned cuts of one column; None when fixed values replace them."""
+        if not self._learns(override):
+            return None
         try:
-            cuts = compute_cuts(
+            return compute_cuts(
                 values,
                 q,
                 method=self.method,
                 sample_weight=sample_weight,
                 has_nan=has_nan,
+                finite=finite,
             )
+        except NonFiniteValues:
+            raise
         except ValueError as exc:
             raise ValueError(f"Column {name!r}: cannot learn cuts: {exc}.") from None
-        return self._apply_override(name, q, cuts, override)
 
     def _set_learned_cuts(self, X, learned, epsilon=0.0):
         """Fit from cuts computed elsewhere (e.g. over dask partitions).

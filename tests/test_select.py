@@ -650,3 +650,22 @@ def test_threaded_histogram_and_gather_are_bit_identical(monkeypatch, leaf, meth
     with radix(direct_n=0, leaf=leaf):
         got = percentiles(x, q, method=method, backend="numba")
     assert_bits_equal(got, np.percentile(x, q, method=method))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n", [1_000, 100_003])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, None])
+def test_require_finite_is_proved_by_the_first_histogram(backend, n, bad):
+    rng = np.random.default_rng(n)
+    x = np.round(rng.normal(0, 3, n), 2)
+    if bad is None:
+        got = percentiles(x, [40, 75], backend=backend, require_finite=True)
+        assert_bits_equal(got, np.percentile(x, [40, 75]))
+        return
+    x[n // 2] = bad
+    with pytest.raises(_select.NonFiniteValues):
+        percentiles(x, [40, 75], backend=backend, require_finite=True)
+    # without the flag numpy's semantics hold (NaN in, NaN out)
+    assert_bits_equal(
+        percentiles(x, [40, 75], backend=backend), np.percentile(x, [40, 75])
+    )

@@ -235,3 +235,20 @@ def test_group_collapse_is_recorded_and_warned():
     with pytest.warns(CollapsedCutsWarning, match="group 'b'.*level\\(s\\) \\[1\\]"):
         t = PercentileThresholder({"v": (40, 75)}, groupby="g").fit(X)
     assert t.group_collapsed_levels_ == {"v": {"b": [1]}}
+
+
+@pytest.mark.parametrize("n", [500, 200_001])  # direct check / histogram proof
+def test_nan_and_inf_handled_alike_on_small_and_large_columns(n):
+    # fit proves a column finite inside the selection; a NaN or an infinity
+    # anywhere (here the last row) must still be seen
+    rng = np.random.default_rng(n)
+    X = pd.DataFrame({"a": np.round(rng.gamma(2.0, 50.0, n), 2), "b": rng.random(n)})
+    X.loc[n - 1, "a"] = np.nan
+    t = PercentileThresholder({"a": (40, 75), "b": (50,)}).fit(X)
+    np.testing.assert_array_equal(
+        t.cuts_["a"], np.nanpercentile(X["a"].to_numpy(), [40, 75])
+    )
+    np.testing.assert_array_equal(t.cuts_["b"], np.percentile(X["b"], [50]))
+    X.loc[n - 1, "a"] = -np.inf
+    with pytest.raises(ValueError, match="Column 'a' contains 1 infinite"):
+        PercentileThresholder({"a": (40, 75)}).fit(X)
