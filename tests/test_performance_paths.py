@@ -50,6 +50,7 @@ def _values(n, seed, special=True):
 
 @pytest.fixture(params=[False, True], ids=["one-thread", "split"])
 def split_threads(request, monkeypatch):
+    monkeypatch.setattr(_kernels, "BLOCK", 4096)  # several numpy blocks per call
     if request.param:
         monkeypatch.setattr(_kernels, "THREAD_MIN_ROWS", 1000)
         monkeypatch.setattr(_kernels, "NUMBA_BLOCK", 777)  # many blocks per thread
