@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._set_output import _get_output_config
+from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import (
     _check_feature_names_in,
     check_is_fitted,
@@ -142,9 +142,18 @@ _SMALL_FRAME = 1024
 
 
 @functools.lru_cache(maxsize=256)
-def _frame_columns(names, new_names):
-    """Index of an output frame's columns, cached (an Index is immutable)."""
+def _cached_columns(names, new_names):
     return pd.Index([*names, *new_names])
+
+
+def _frame_columns(names, new_names):
+    """Index of an output frame's columns.
+
+    Building an Index of strings costs ~0.1 ms, so one is cached per set of
+    names; each output gets its own shallow copy (same immutable values), so
+    that renaming one output's columns in place never reaches another.
+    """
+    return _cached_columns(names, new_names).copy()
 
 
 def _small_frame(base, new_columns, columns):
@@ -196,10 +205,11 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
         """
         if transform is None:
             return self
-        if transform not in ("default", "pandas", "polars"):
+        supported = ADAPTERS_MANAGER.supported_outputs
+        if transform not in supported:
             raise ValueError(
-                "set_output(transform=...) must be 'default', 'pandas', 'polars' "
-                f"or None, got {transform!r}."
+                f"set_output(transform=...) must be one of {sorted(supported)} or "
+                f"None, got {transform!r}."
             )
         if not hasattr(self, "_sklearn_output_config"):
             self._sklearn_output_config = {}
@@ -381,7 +391,11 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
                 return pl.from_pandas(out)
             return out
         values = X.to_numpy() if _is_dataframe(X) else X
-        return np.column_stack([values, *new_columns.values()])
+        values = np.column_stack([values, *new_columns.values()])
+        if dense != "default":  # a container registered with scikit-learn
+            adapter = ADAPTERS_MANAGER.adapters[dense]
+            return adapter.create_container(values, X, self.get_feature_names_out())
+        return values
 
     def get_feature_names_out(self, input_features=None):
         """Get output feature names for transformation.

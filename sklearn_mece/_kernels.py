@@ -353,9 +353,10 @@ def _numpy_level_codes(values, cuts, out):
 
 
 def _small_level_codes(values, cuts, out):
-    """Whole-array level codes of a few rows (``searchsorted`` counts the cuts
-    ``<=`` each value and puts NaN after every cut)."""
-    np.copyto(out, np.searchsorted(cuts, values, side="right"), casting="unsafe")
+    """Whole-array level codes of a few rows: the number of cuts ``<=`` each
+    value, counted with ``>=`` like the other paths (so a NaN cut never counts,
+    whatever its position)."""
+    np.sum(values[:, None] >= cuts[None, :], axis=1, dtype=np.int8, out=out)
     finite = np.isfinite(values)
     if finite.all():
         return 0, 0
@@ -511,8 +512,9 @@ _POOL = None
 
 
 def _forget_pool():
-    global _POOL
+    global _POOL, _LOCK
     _POOL = None  # a forked child has none of the parent's threads
+    _LOCK = threading.Lock()  # nor the thread that may have held the lock
 
 
 if hasattr(os, "register_at_fork"):
@@ -531,7 +533,7 @@ def _pool():
                 from concurrent.futures import ThreadPoolExecutor
 
                 _POOL = ThreadPoolExecutor(
-                    max_workers=_n_threads(), thread_name_prefix="sklearn-mece"
+                    max_workers=_n_threads(), thread_name_prefix=_WORKER_PREFIX
                 )
     return _POOL
 
@@ -543,9 +545,19 @@ def _split(n):
     return [(lo, min(n, lo + step)) for lo in range(0, max(n, 1), step)]
 
 
+_WORKER_PREFIX = "sklearn-mece"
+
+
 def _run(func, n):
-    """Run ``func(lo, hi)`` over row slices; list of results in slice order."""
+    """Run ``func(lo, hi)`` over row slices; list of results in slice order.
+
+    Called from one of the pool's own threads (a kernel nested in another),
+    it runs serially: a worker waiting on tasks queued behind it would
+    deadlock.
+    """
     parts = _split(n)
+    if len(parts) > 1 and threading.current_thread().name.startswith(_WORKER_PREFIX):
+        return [func(lo, hi) for lo, hi in parts]
     if len(parts) == 1:
         return [func(*parts[0])]
     return list(_pool().map(lambda p: func(*p), parts))

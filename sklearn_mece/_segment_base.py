@@ -115,6 +115,12 @@ class SegmentOutputMixin(MECETransformerMixin):
                     f"split_column {column!r} has {int(np.isnan(rows).sum())} missing "
                     f"value(s) in segment {name!r}; set nan_segment to route them."
                 )
+            n_inf = int(np.isinf(rows).sum())
+            if n_inf:
+                raise ValueError(
+                    f"split_column {column!r} has {n_inf} infinite value(s) in "
+                    f"segment {name!r}; cut points between them are undefined."
+                )
             cuts = compute_cuts(rows, 100.0 * np.arange(1, k) / k)
             splits.append(
                 {
@@ -182,7 +188,8 @@ class SegmentOutputMixin(MECETransformerMixin):
                         "nan_segment to route them."
                     )
                 codes[rows[nan]] = self.segment_names_.index(self.nan_segment)
-            codes[rows[~nan]] = first + np.minimum(sub[~nan], k - 1)
+            # int64 arithmetic: the int8 sub-codes plus a first code > 127
+            codes[rows[~nan]] = first + np.minimum(sub[~nan].astype(np.int64), k - 1)
         return codes
 
     def _new_feature_names(self, input_names):

@@ -629,6 +629,12 @@ class PercentileThresholder(MECETransformerMixin):
 
     @staticmethod
     def _check_monotone(name, cuts):
+        if not np.isfinite(cuts).all():
+            raise ValueError(
+                f"Column {name!r}: cut values must be finite, got {cuts.tolist()} "
+                "(interpolating between values near the float64 limits, or "
+                "cut_values)."
+            )
         if np.any(np.diff(cuts) < 0):
             raise ValueError(
                 f"Column {name!r}: cut values must be non-decreasing, got "

@@ -373,3 +373,23 @@ def test_small_input_rule_lookup_equals_reference(n, op):
     bad[0] = 3  # not a level code: counted, never looked up
     _, counts = _kernels.rule_lookup([("level", bad, 3)], np.zeros(4, np.int8))
     assert counts[0, 0] == 1
+
+
+def test_nan_cut_never_counts_on_any_path():
+    # the whole-array path counts ``>=`` like the others, whatever the cut order
+    x = np.array([-1.0, 0.5, 2.0, np.nan])
+    cuts = np.array([np.nan, 0.0, 1.0])
+    expected = _reference_levels(x, cuts)
+    small, _, _ = _kernels.level_codes(x, cuts)
+    blocked, _, _ = _kernels.level_codes(np.repeat(x, 2000), cuts, engine="numpy")
+    np.testing.assert_array_equal(small, expected)
+    np.testing.assert_array_equal(blocked[::2000], expected)
+
+
+def test_nested_run_does_not_deadlock(monkeypatch):
+    # a kernel called from inside a pool thread runs serially
+    monkeypatch.setattr(_kernels, "THREAD_MIN_ROWS", 10)
+    inner = _kernels._run(
+        lambda lo, hi: sum(_kernels._run(lambda a, b: b - a, 100)), 100
+    )
+    assert inner == [100] * len(_kernels._split(100))

@@ -372,3 +372,39 @@ def test_fit_transform_equals_fit_then_transform(output, transform_output, param
     else:
         assert once.dtype == twice.dtype  # object arrays: NaN != NaN elementwise
         pd.testing.assert_frame_equal(pd.DataFrame(once), pd.DataFrame(twice))
+
+
+def test_split_codes_beyond_int8_and_infinite_split_values():
+    # 127 segments split into more than 127 codes: no int8 overflow
+    names = [f"l{i}" for i in range(127)]
+    rules = {
+        "levels": {"a": names},
+        "segments": [
+            {"name": f"s{i}", "when": [["a", "==", n]]}
+            for i, n in enumerate(names[:-1])
+        ],
+        "else": "rest",
+    }
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {"a_level": rng.integers(0, 127, 3_000).astype(np.int8), "v": rng.random(3_000)}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SegmentSizeWarning)
+        seg = HierarchicalSegmenter(
+            rules, max_size=20, max_size_policy="split", split_column="v"
+        ).fit(X)
+    assert len(seg.segment_names_) > 127
+    assert seg.segment_sizes_.max() <= 20
+    np.testing.assert_array_equal(
+        seg.predict(X),
+        np.asarray(seg.segment_names_, dtype=object)[
+            seg.transform(X)[:, -1].astype(int)
+        ],
+    )
+    # infinite values in the split column: refused, naming the column
+    X.loc[:5, "v"] = -np.inf
+    with pytest.raises(ValueError, match="split_column 'v' has .* infinite"):
+        HierarchicalSegmenter(
+            rules, max_size=20, max_size_policy="split", split_column="v"
+        ).fit(X)

@@ -252,3 +252,23 @@ def test_nan_and_inf_handled_alike_on_small_and_large_columns(n):
     X.loc[n - 1, "a"] = -np.inf
     with pytest.raises(ValueError, match="Column 'a' contains 1 infinite"):
         PercentileThresholder({"a": (40, 75)}).fit(X)
+
+
+def test_output_column_index_is_not_shared_between_outputs(frame):
+    t = PercentileThresholder({"aov": (50,)}).set_output(transform="pandas").fit(frame)
+    first = t.transform(frame)
+    first.columns.name = "renamed in place"
+    assert t.transform(frame).columns.name is None
+    assert t.transform(frame.iloc[:3]).columns.name is None
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # numpy's lerp
+def test_non_finite_cuts_are_refused():
+    X = pd.DataFrame({"a": [-1.7e308, 1.7e308, 1.7e308]})
+    with pytest.raises(ValueError, match="Column 'a': cut values must be finite"):
+        PercentileThresholder({"a": (0, 50)}).fit(X)
+
+
+def test_set_output_refuses_unknown_containers(frame):
+    with pytest.raises(ValueError, match="set_output"):
+        PercentileThresholder().set_output(transform="arrow")
