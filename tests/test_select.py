@@ -633,22 +633,26 @@ def test_broken_numba_kernel_falls_back(monkeypatch):
     assert _select._NUMBA_KERNELS is False  # not tried again in this process
 
 
-@pytest.mark.skipif(_select._numba_kernels() is None, reason="numba unavailable")
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("leaf", [3, _select._LEAF])
 @pytest.mark.parametrize("method", ["linear", "inverted_cdf", "nearest", "hazen"])
-def test_threaded_histogram_and_gather_are_bit_identical(monkeypatch, leaf, method):
-    # large inputs split the numba histogram and gather passes across threads;
-    # force that on a small input (slices of 1000 rows) at every radix level
+def test_threaded_histogram_and_gather_are_bit_identical(
+    monkeypatch, backend, leaf, method
+):
+    # large inputs split the histogram and gather passes across threads (and
+    # the numpy engine's histogram into chunks); force that on a small input
+    # (slices of 1000 rows, chunks of 777) at every radix level
     from sklearn_mece import _kernels
 
     monkeypatch.setattr(_kernels, "THREAD_MIN_ROWS", 1000)
     monkeypatch.setattr(_kernels, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_select, "_HIST_CHUNK", 777)
     rng = np.random.default_rng(leaf)
     x = np.round(rng.standard_t(3, 60_001), 2)  # negatives, ties, both tails
     x[::7] = 0.0
     q = [0, 10, 33.3, 40, 50, 70, 75, 99.9, 100]
     with radix(direct_n=0, leaf=leaf):
-        got = percentiles(x, q, method=method, backend="numba")
+        got = percentiles(x, q, method=method, backend=backend)
     assert_bits_equal(got, np.percentile(x, q, method=method))
 
 
