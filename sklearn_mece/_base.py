@@ -195,8 +195,9 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
         transform : {"default", "pandas", "polars"}, default=None
             Configure output of ``transform`` and ``fit_transform``:
             ``"default"`` a 2-D ndarray, ``"pandas"`` / ``"polars"`` a DataFrame
-            that keeps every input column's dtype; ``None`` leaves the
-            configuration unchanged.
+            that keeps every input column's dtype, or another container
+            registered with scikit-learn's output adapters; ``None`` leaves
+            the configuration unchanged.
 
         Returns
         -------

@@ -16,8 +16,9 @@ Three jobs take nearly all the time of a transform on many rows:
 Both engines give identical results. The numpy engine processes rows in
 blocks of :data:`BLOCK` rows so that no temporary is larger than a block (1-2
 bytes per row of it, near the CPU cache) and the threads each take a slice of
-the rows; it is correct on every platform numpy runs on. The numba engine (optional, ``pip install sklearn-mece[fast]``) runs
-fused, multi-threaded loops. It is imported lazily, only for inputs of at
+the rows; it is correct on every platform numpy runs on. The numba engine
+(optional, ``pip install sklearn-mece[fast]``) runs compiled, multi-threaded
+loops. It is imported lazily, only for inputs of at
 least :data:`NUMBA_MIN_ROWS` rows, and is not used when ``numba`` is missing,
 when :data:`USE_NUMBA` is ``False``, when the environment variable
 ``SKLEARN_MECE_NO_NUMBA=1`` is set, or when compiling fails.
@@ -509,6 +510,7 @@ NUMBA_BLOCK = 1 << 16
 THREAD_MIN_ROWS = 1 << 20
 
 _POOL = None
+_WORKER_PREFIX = "sklearn-mece"  # name prefix of the pool's threads
 
 
 def _forget_pool():
@@ -543,9 +545,6 @@ def _split(n):
     k = _n_threads() if n >= THREAD_MIN_ROWS else 1
     step = -(-n // k) if n else 1
     return [(lo, min(n, lo + step)) for lo in range(0, max(n, 1), step)]
-
-
-_WORKER_PREFIX = "sklearn-mece"
 
 
 def _run(func, n):

@@ -223,19 +223,19 @@ def _lerp(a, b, t):
 # --------------------------------------------------------------------------
 
 
-def _digits_np(bits, shift):
-    """16-bit digit ``(bits >> shift) & 0xFFFF`` as a contiguous uint16 array."""
-    if _LITTLE:
-        return np.ascontiguousarray(bits.view(np.uint16)[shift // 16 :: 4])
-    return ((bits >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.uint16)
-
-
 def _digits_into(bits, shift, out):
-    """:func:`_digits_np` written into ``out`` (no temporary on little-endian)."""
-    if _LITTLE:
+    """16-bit digit ``(bits >> shift) & 0xFFFF`` of every value, into ``out``."""
+    if _LITTLE:  # a strided view of the right uint16 of each value: no temporary
         np.copyto(out, bits.view(np.uint16)[shift // 16 :: 4])
     else:
-        np.copyto(out, _digits_np(bits, shift))
+        digit = (bits >> np.uint64(shift)) & np.uint64(0xFFFF)
+        np.copyto(out, digit, casting="unsafe")
+    return out
+
+
+def _digits_np(bits, shift):
+    """:func:`_digits_into` a new contiguous uint16 array."""
+    return _digits_into(bits, shift, np.empty(bits.shape[0], dtype=np.uint16))
 
 
 class _NumpyEngine:

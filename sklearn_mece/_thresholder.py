@@ -631,9 +631,9 @@ class PercentileThresholder(MECETransformerMixin):
     def _check_monotone(name, cuts):
         if not np.isfinite(cuts).all():
             raise ValueError(
-                f"Column {name!r}: cut values must be finite, got {cuts.tolist()} "
-                "(interpolating between values near the float64 limits, or "
-                "cut_values)."
+                f"Column {name!r}: cut values must be finite, got {cuts.tolist()}; "
+                "check cut_values, or values near the float64 limits (the "
+                "interpolation between them overflows)."
             )
         if np.any(np.diff(cuts) < 0):
             raise ValueError(
