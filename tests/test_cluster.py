@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from _shared import FEATURES
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import (
     DBSCAN,
@@ -25,13 +26,6 @@ from sklearn_mece import (
     make_cart_abandoner_pipeline,
 )
 from sklearn_mece.datasets import make_cart_abandoners
-
-FEATURES = [
-    "avg_order_value",
-    "engagement_score",
-    "profitability_score",
-    "days_since_last_order",
-]
 
 
 # ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from _shared import FEATURES
 from sklearn.base import clone
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.exceptions import NotFittedError
@@ -25,13 +26,6 @@ from sklearn_mece._compare import Comparison, Migration, Stability
 from sklearn_mece.datasets import make_cart_abandoners
 
 matplotlib.use("Agg")
-
-FEATURES = [
-    "avg_order_value",
-    "engagement_score",
-    "profitability_score",
-    "days_since_last_order",
-]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from _shared import FEATURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,12 +21,6 @@ from sklearn_mece._scorer import (
 from sklearn_mece.datasets import make_cart_abandoners
 
 SEED_SEGMENTS = list(DEFAULT_STRATEGIC_PRIORITY)
-FEATURES = [
-    "avg_order_value",
-    "engagement_score",
-    "profitability_score",
-    "days_since_last_order",
-]
 
 
 @pytest.fixture(scope="module")
