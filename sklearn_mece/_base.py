@@ -40,8 +40,117 @@ def _is_polars_frame(X):
     return type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_pandas")
 
 
+def check_container(X):
+    """Refuse containers whose meaning would be guessed.
+
+    * A polars ``LazyFrame`` is a query, not data: collecting it is the
+      caller's decision (memory, streaming), so it is refused with the hint.
+    * A DataFrame whose column names are not all strings, unless they are
+      exactly the positions ``0 .. n - 1`` (pandas' default): other names are
+      ambiguous with positions (a rule on column ``1`` would test the second
+      column, not the one labelled ``1``), and scikit-learn drops non-string
+      names, so columns would be selected by position silently.
+
+    Examples
+    --------
+    >>> check_container(pd.DataFrame({0: [1.0], 1: [2.0]}))  # positions: fine
+    >>> check_container(pd.DataFrame({2024: [1.0], 2025: [2.0]}))
+    Traceback (most recent call last):
+    ...
+    TypeError: DataFrame column names must be strings, got [2024, 2025] (int); rename them, e.g. X.columns = X.columns.astype(str), or pass X.to_numpy() to select columns by position.
+    """
+    module = type(X).__module__.split(".")[0]
+    if module == "polars" and type(X).__name__ == "LazyFrame":
+        raise TypeError(
+            "Got a polars LazyFrame, which is a query, not data: call .collect() "
+            "first (or pass a polars or pandas DataFrame)."
+        )
+    if _is_dataframe(X):
+        bad = [c for c in X.columns if not isinstance(c, str)]
+        positional = len(bad) == X.shape[1] and all(
+            isinstance(c, (int, np.integer))
+            and not isinstance(c, (bool, np.bool_))
+            and c == i
+            for i, c in enumerate(X.columns)
+        )
+        if bad and not positional:
+            kinds = sorted({type(c).__name__ for c in bad})
+            shown = bad[:5] + (["..."] if len(bad) > 5 else [])
+            raise TypeError(
+                f"DataFrame column names must be strings, got {shown} "
+                f"({', '.join(kinds)}); rename them, e.g. X.columns = "
+                "X.columns.astype(str), or pass X.to_numpy() to select "
+                "columns by position."
+            )
+
+
 def _is_dataframe(X):
     return isinstance(X, pd.DataFrame)
+
+
+class NonNumericColumnError(TypeError, ValueError):
+    """A column that must hold numbers has another dtype (dates, durations,
+    complex numbers, categories).
+
+    A ``TypeError`` (the dtype is wrong) that is also a ``ValueError``, the
+    error scikit-learn raises for complex input, so code catching either sees it.
+    """
+
+
+def _dtype_problem(dtype):
+    """Why a column of ``dtype`` cannot be read as numbers, or None if it can.
+
+    Text (object or string dtypes) is checked value by value elsewhere; every
+    other dtype must be boolean, integer or real floating point. Dates,
+    durations and tz-aware timestamps are never read as integers since the
+    epoch, complex numbers never lose their imaginary part silently.
+    """
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "a categorical column"
+    kind = getattr(dtype, "kind", None)
+    if kind in ("O", "U", "S") or isinstance(dtype, pd.StringDtype):
+        return None
+    if kind == "M" or isinstance(dtype, pd.DatetimeTZDtype):
+        return (
+            f"dates ({dtype}); convert them to a number first, e.g. days since "
+            "a date: (snapshot - column).dt.days"
+        )
+    if kind == "m":
+        return (
+            f"durations ({dtype}); convert them to a number first, e.g. "
+            "column.dt.days or column / pd.Timedelta(days=1)"
+        )
+    if kind == "c" or pd.api.types.is_complex_dtype(dtype):
+        return f"complex numbers ({dtype})"
+    if not pd.api.types.is_numeric_dtype(dtype):
+        return f"dtype {dtype}"
+    return None
+
+
+def check_numeric_dtype(dtype, name):
+    """Raise :class:`NonNumericColumnError` unless ``dtype`` can hold numbers.
+
+    The one check of a column's dtype, shared by every path that reads a
+    numeric column (estimators, level columns, distributed engines).
+
+    Parameters
+    ----------
+    dtype : numpy or pandas dtype
+        The column's dtype.
+    name : str
+        The column's name, used in the message.
+
+    Examples
+    --------
+    >>> check_numeric_dtype(np.dtype("int64"), "days")
+    >>> check_numeric_dtype(np.dtype("timedelta64[ns]"), "days")
+    Traceback (most recent call last):
+    ...
+    sklearn_mece._base.NonNumericColumnError: Column 'days' must be numeric, got durations (timedelta64[ns]); convert them to a number first, e.g. column.dt.days or column / pd.Timedelta(days=1).
+    """
+    problem = _dtype_problem(dtype)
+    if problem is not None:
+        raise NonNumericColumnError(f"Column {name!r} must be numeric, got {problem}.")
 
 
 def column_as_float(values, name):
@@ -60,6 +169,14 @@ def column_as_float(values, name):
         The values; pandas' missing values (``pd.NA``) become ``NaN``. The
         array may be a read-only view of the input.
 
+    Raises
+    ------
+    NonNumericColumnError
+        For dates, durations, complex numbers or categories (a ``TypeError``
+        that is also a ``ValueError``).
+    ValueError
+        For text, even text that looks like a number (``"12"``).
+
     Examples
     --------
     >>> column_as_float([1, 2, 3], "days")
@@ -69,24 +186,20 @@ def column_as_float(values, name):
     ...
     ValueError: Column 'days' must be numeric, got text (<U2).
     """
-    if isinstance(values, pd.Series):
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            raise TypeError(
-                f"Column {name!r} must be numeric, got a categorical column."
-            )
+    if isinstance(values, (pd.Series, pd.Index)) or isinstance(
+        values, pd.api.extensions.ExtensionArray
+    ):
+        check_numeric_dtype(values.dtype, name)
         if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
-            _refuse_text(values.to_numpy(), name)
+            _refuse_text(np.asarray(values, dtype=object), name)
         try:
             return values.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"Column {name!r} must be numeric: {exc}") from None
     values = np.asarray(values)
-    if np.iscomplexobj(values):
-        raise ValueError(f"Complex data not supported (column {name!r}).")
     if values.dtype == np.float64:
         return values
-    if values.dtype.kind in "mM":
-        raise TypeError(f"Column {name!r} must be numeric, got dtype {values.dtype}.")
+    check_numeric_dtype(values.dtype, name)
     _refuse_text(values, name)
     try:
         return values.astype(np.float64)
@@ -169,6 +282,11 @@ def _small_frame(base, new_columns, columns):
     )
 
 
+def _is_fitted_attribute(name):
+    """Fitted state: ``name_`` (public) or ``_name_`` (private caches)."""
+    return name.endswith("_") and not name.startswith("__")
+
+
 class MECETransformerMixin(TransformerMixin, BaseEstimator):
     """Base class holding the column contract shared by every estimator.
 
@@ -237,12 +355,38 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
 
     @contextlib.contextmanager
     def _all_or_nothing_fit(self):
-        """A fit that raises leaves the estimator unfitted, never half-fitted."""
+        """A ``fit`` that raises leaves the estimator unfitted, never half-fitted.
+
+        Used by every ``fit``: its parameters may have changed since the last
+        fit (``set_params``), so the previous fitted state is not restored.
+        """
         try:
             yield
         except BaseException:
-            for attr in [a for a in vars(self) if a.endswith("_") and a[0] != "_"]:
+            for attr in [a for a in vars(self) if _is_fitted_attribute(a)]:
                 delattr(self, attr)
+            raise
+
+    @contextlib.contextmanager
+    def _all_or_nothing_update(self):
+        """An update (``partial_fit``, ``merge``) that raises changes nothing.
+
+        The fitted state before the call is restored exactly: the attributes
+        are put back, and containers (dicts, lists) the update may have
+        changed in place are restored from shallow copies. Arrays are never
+        written in place by an update.
+        """
+        saved = {
+            k: (v.copy() if isinstance(v, (dict, list)) else v)
+            for k, v in vars(self).items()
+            if _is_fitted_attribute(k)
+        }
+        try:
+            yield
+        except BaseException:
+            for attr in [a for a in vars(self) if _is_fitted_attribute(a)]:
+                delattr(self, attr)
+            self.__dict__.update(saved)
             raise
 
     # -- input --------------------------------------------------------------------------
@@ -254,6 +398,7 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
         own. Anything else goes through :func:`sklearn.utils.check_array`
         with ``dtype=None`` so that object columns survive.
         """
+        check_container(X)
         if _is_polars_frame(X):
             X = X.to_pandas()
         if not _is_dataframe(X):
@@ -325,7 +470,9 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
                     return self._resolve_column(int(column[1:]), what)
                 raise ValueError(
                     f"{what} {column!r} is given by name but X has no column "
-                    "names; pass a DataFrame or use integer positions."
+                    "names (an array, or a DataFrame whose column names are the "
+                    "positions 0, 1, ...); pass a DataFrame with string column "
+                    "names or use integer positions."
                 )
             matches = np.flatnonzero(names == column)
             if matches.size == 0:

@@ -17,15 +17,37 @@ import numpy as np
 from . import _kernels
 
 __all__ = [
+    "MAX_CUTS",
     "MISSING",
     "NUMPY_METHODS",
     "WEIGHTED_METHODS",
     "compute_cuts",
     "default_level_names",
     "level_codes",
+    "signed_dtype",
 ]
 
 MISSING = -1
+
+#: Most cut values of one thresholded column: its level codes ``-1 .. 127``
+#: are ``int8``. Split sub-segments may need more; :func:`level_codes` sizes
+#: their codes from the count.
+MAX_CUTS = 126
+
+
+def signed_dtype(n):
+    """Smallest signed integer dtype holding the codes ``-1 .. n - 1``.
+
+    Examples
+    --------
+    >>> signed_dtype(127), signed_dtype(128), signed_dtype(40_000)
+    (dtype('int8'), dtype('int16'), dtype('int32'))
+    """
+    for dtype in (np.int8, np.int16, np.int32):
+        if n <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
 
 NUMPY_METHODS = (
     "linear",
@@ -152,13 +174,14 @@ def level_codes(values, cuts, out=None):
     values : ndarray of float64
         One column.
     cuts : ndarray of float64
-        Ascending cut values (at most 126).
-    out : ndarray of int8, optional
+        Ascending cut values.
+    out : ndarray of integers, optional
         Where to write the codes.
 
     Returns
     -------
-    ndarray of int8
+    ndarray of int8 (more than ``MAX_CUTS`` cuts: the smallest signed dtype
+    holding ``len(cuts)``)
         ``0`` .. ``len(cuts)``; ``-1`` for NaN.
 
     Notes
@@ -172,7 +195,19 @@ def level_codes(values, cuts, out=None):
     array([ 0,  1,  1,  2, -1], dtype=int8)
     """
     values = np.asarray(values, dtype=np.float64)
-    return _kernels.level_codes(values, np.asarray(cuts, dtype=np.float64), out)[0]
+    cuts = np.asarray(cuts, dtype=np.float64)
+    if cuts.size > MAX_CUTS:
+        # more levels than int8 holds (e.g. split sub-segments): codes sized
+        # from the count, never wrapped around
+        codes = np.searchsorted(cuts, values, side="right").astype(
+            signed_dtype(cuts.size + 1)
+        )
+        codes[np.isnan(values)] = MISSING
+        if out is None:
+            return codes
+        out[...] = codes
+        return out
+    return _kernels.level_codes(values, cuts, out)[0]
 
 
 def collapsed_levels(cuts):

@@ -789,8 +789,12 @@ class SegmentScorer(MECETransformerMixin):
         Returns
         -------
         self : object
-            Fitted scorer.
+            Fitted scorer. A fit that raises leaves the scorer unfitted.
         """
+        with self._all_or_nothing_fit():
+            return self._fit(X)
+
+    def _fit(self, X):
         X = self._validate_input(X, reset=True)
         n_rows, n_features = X.shape
         labels = self._column_labels(n_features)

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
 from ._base import MECETransformerMixin, categorical_dtype, column_as_float
-from ._levels import MISSING, compute_cuts, level_codes
+from ._levels import MISSING, compute_cuts, level_codes, signed_dtype
 
 __all__ = [
     "SEGMENT_OUTPUT_CONSTRAINTS",
@@ -56,14 +56,6 @@ SEGMENT_OUTPUT_CONSTRAINTS = {
 
 class SegmentSizeWarning(UserWarning):
     """A segment is outside ``[min_size, max_size]`` after merges and splits."""
-
-
-def signed_dtype(n):
-    """Smallest signed integer dtype holding the codes ``-1 .. n - 1``."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if n <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    return np.dtype(np.int64)
 
 
 def size_in_rows(size, n_rows):

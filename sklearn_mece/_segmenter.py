@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
 from ._base import column_as_float
-from ._levels import MISSING
+from ._levels import MISSING, signed_dtype
 from ._rules import (
     _OPS,
     RuleSet,
@@ -23,7 +23,6 @@ from ._segment_base import (
     SEGMENT_OUTPUT_CONSTRAINTS,
     SegmentOutputMixin,
     SegmentSizeWarning,
-    signed_dtype,
 )
 
 __all__ = ["HierarchicalSegmenter", "SegmentSizeWarning"]
@@ -40,10 +39,14 @@ def _roll_permutation(doms):
     return perm
 
 
-def _float_level_codes(values, n_levels):
-    """Integer codes of a float level column, or None if any value is invalid."""
+def _float_level_codes(values, n_levels, name):
+    """Integer codes of a float level column, or None if any value is invalid.
+
+    The values are read by :func:`column_as_float`, like every numeric column:
+    text such as ``"0"`` is never taken for a level code.
+    """
     try:
-        values = np.asarray(values, dtype=np.float64)
+        values = column_as_float(values, name)
     except (TypeError, ValueError):
         return None
     if values.ndim != 1:
@@ -425,7 +428,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             if var["kind"] == "level":
                 arr = raw if isinstance(raw, np.ndarray) else np.asarray(raw)
                 if arr.dtype.kind not in "iu":
-                    arr = _float_level_codes(arr, var["n_levels"])
+                    arr = _float_level_codes(raw, var["n_levels"], str(var["column"]))
                     if arr is None:
                         return None
                 inputs.append(("level", arr, var["n_levels"]))

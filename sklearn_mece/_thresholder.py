@@ -12,6 +12,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from . import _kernels, _sketch
 from ._base import MECETransformerMixin
 from ._levels import (
+    MAX_CUTS,
     MISSING,
     NUMPY_METHODS,
     collapsed_levels,
@@ -27,6 +28,10 @@ def _raise_infinite(name, n_inf):
         f"Column {name!r} contains {n_inf} infinite value(s); replace them "
         "(or mark them missing with NaN) before thresholding."
     )
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _same(a, b):
@@ -232,14 +237,34 @@ class PercentileThresholder(MECETransformerMixin):
                 raise ValueError(f"Column {column!r} is listed twice.")
             seen.add(pos)
             spec.append((pos, self._check_percentiles(q, column)))
+        for key in self.cut_values or {}:
+            # a cut value for a column that is not thresholded would be ignored
+            pos = self._resolve_column(key, "cut_values column")
+            if pos not in seen:
+                names = self._column_labels(n_features)
+                raise ValueError(
+                    f"cut_values names column {key!r}, which is not thresholded; "
+                    f"thresholded columns: {[names[p] for p, _ in spec]}."
+                )
         return spec
 
     @staticmethod
     def _check_percentiles(q, column):
-        q = np.asarray(q, dtype=np.float64).ravel()
-        if q.size == 0 or q.size > 126:
+        if isinstance(q, (str, bytes)):
+            raise TypeError(
+                f"Column {column!r}: percentiles must be a list of numbers, got "
+                f"the text {q!r}."
+            )
+        try:
+            q = np.asarray(q, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"Column {column!r}: percentiles must be a list of numbers, got {q!r}."
+            ) from None
+        if q.size == 0 or q.size > MAX_CUTS:
             raise ValueError(
-                f"Column {column!r}: give between 1 and 126 percentiles, got {q.size}."
+                f"Column {column!r}: give between 1 and {MAX_CUTS} percentiles, got "
+                f"{q.size}."
             )
         if np.any(np.isnan(q)) or q.min() < 0 or q.max() > 100:
             raise ValueError(
@@ -268,6 +293,11 @@ class PercentileThresholder(MECETransformerMixin):
             q = q.copy()
             cuts = cuts.copy()
             for pct, value in override.items():
+                if not (_is_real(pct) and _is_real(value)):
+                    raise TypeError(
+                        f"Column {name!r}: cut_values maps percentiles to cut "
+                        f"values (numbers), got {pct!r}: {value!r}."
+                    )
                 hits = np.flatnonzero(q == float(pct))
                 if hits.size == 0:
                     raise ValueError(
@@ -276,10 +306,20 @@ class PercentileThresholder(MECETransformerMixin):
                     )
                 cuts[hits[0]] = float(value)
             return q, cuts
-        fixed = np.asarray(override, dtype=np.float64).ravel()
+        try:
+            if isinstance(override, (str, bytes)):
+                raise TypeError
+            fixed = np.asarray(override, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            fixed = np.array([np.nan])
         if fixed.size == 0 or not np.all(np.isfinite(fixed)):
             raise ValueError(
                 f"Column {name!r}: cut_values must be finite numbers, got {override!r}."
+            )
+        if fixed.size > MAX_CUTS:
+            raise ValueError(
+                f"Column {name!r}: give at most {MAX_CUTS} cut_values, got "
+                f"{fixed.size}."
             )
         return np.full(fixed.size, np.nan), fixed
 
@@ -457,6 +497,10 @@ class PercentileThresholder(MECETransformerMixin):
             raise ValueError(
                 "groupby is not supported when cuts are learned outside fit."
             )
+        with self._all_or_nothing_fit():
+            return self._set_learned_cuts_unchecked(X, learned, epsilon)
+
+    def _set_learned_cuts_unchecked(self, X, learned, epsilon):
         X = self._validate_input(X, reset=True)
         names, spec = self._begin_fit(X)
         for pos, q in spec:
@@ -501,7 +545,12 @@ class PercentileThresholder(MECETransformerMixin):
 
         Notes
         -----
-        ``fit`` forgets the sketches and learns exact cuts. ``groupby`` is not
+        Each call is all-or-nothing: a chunk that raises (text in a
+        thresholded column, a missing column, ...) leaves the thresholder
+        exactly as it was, so the call can be retried with a fixed chunk and
+        no row is counted twice. ``partial_fit`` after ``fit`` raises: exact
+        cuts have no sketch to continue; ``fit`` forgets the sketches and
+        learns exact cuts. ``groupby`` is not
         supported with ``partial_fit``. Merge thresholders fitted on separate
         parts of the data with :meth:`merge`.
 
@@ -525,23 +574,33 @@ class PercentileThresholder(MECETransformerMixin):
             )
         if self.groupby is not None:
             raise ValueError("groupby is not supported with partial_fit; use fit.")
-        first = not hasattr(self, "sketches_")
-        X = self._validate_input(X, reset=first)
-        if first:
-            self._begin_fit(X)
-            self.sketches_ = {}
-            self.n_samples_seen_ = 0
-        updated = {}
-        for pos, name, _ in self._sketch_spec():
-            override = self._overrides_for(name, pos)
-            if override is not None and not isinstance(override, dict):
-                continue  # fixed cuts: nothing to learn
-            values, _ = self._checked(X, pos, name)
-            current = self.sketches_.get(name) or _sketch.empty_sketch(self.sketch_k)
-            updated[name] = _sketch.update_sketch(current, values)
-        self.sketches_.update(updated)
-        self.n_samples_seen_ += int(X.shape[0])
-        self._cuts_from_sketches()
+        if hasattr(self, "cuts_") and not hasattr(self, "sketches_"):
+            raise ValueError(
+                "partial_fit cannot continue a thresholder fitted with fit: its "
+                "exact cuts have no sketch to update. Call fit again with all the "
+                "data, or call partial_fit on a new thresholder "
+                "(sklearn.base.clone(thresholder))."
+            )
+        with self._all_or_nothing_update():
+            first = not hasattr(self, "sketches_")
+            X = self._validate_input(X, reset=first)
+            if first:
+                self._begin_fit(X)
+                self.sketches_ = {}
+                self.n_samples_seen_ = 0
+            updated = {}
+            for pos, name, _ in self._sketch_spec():
+                override = self._overrides_for(name, pos)
+                if override is not None and not isinstance(override, dict):
+                    continue  # fixed cuts: nothing to learn
+                values, _ = self._checked(X, pos, name)
+                current = self.sketches_.get(name) or _sketch.empty_sketch(
+                    self.sketch_k
+                )
+                updated[name] = _sketch.update_sketch(current, values)
+            self.sketches_ = {**self.sketches_, **updated}
+            self.n_samples_seen_ += int(X.shape[0])
+            self._cuts_from_sketches()
         return self
 
     def _sketch_spec(self):
@@ -580,11 +639,13 @@ class PercentileThresholder(MECETransformerMixin):
         Parameters
         ----------
         other : PercentileThresholder
-            Fitted with ``partial_fit``; it is not modified.
+            Fitted with ``partial_fit``; it is not modified. Merging a
+            thresholder with itself is refused (its rows would count twice).
 
         Returns
         -------
         self : object
+            If the merge raises, this thresholder is left as it was.
 
         Examples
         --------
@@ -595,6 +656,10 @@ class PercentileThresholder(MECETransformerMixin):
         >>> a.merge(b).cuts_, a.n_samples_seen_
         ({'x0': array([49.])}, 100)
         """
+        if other is self:
+            raise ValueError(
+                "Cannot merge a thresholder with itself: its rows would count twice."
+            )
         for est in (self, other):
             if not hasattr(est, "sketches_"):
                 raise ValueError(
@@ -615,16 +680,17 @@ class PercentileThresholder(MECETransformerMixin):
             getattr(other, "feature_names_in_", None),
         ):
             raise ValueError("Cannot merge thresholders fitted on different columns.")
-        merged = dict(self.sketches_)
-        for name, data in other.sketches_.items():
-            merged[name] = (
-                data
-                if name not in merged
-                else _sketch.merge_sketches(merged[name], data)
-            )
-        self.sketches_ = merged
-        self.n_samples_seen_ += other.n_samples_seen_
-        self._cuts_from_sketches()
+        with self._all_or_nothing_update():
+            merged = dict(self.sketches_)
+            for name, data in other.sketches_.items():
+                merged[name] = (
+                    data
+                    if name not in merged
+                    else _sketch.merge_sketches(merged[name], data)
+                )
+            self.sketches_ = merged
+            self.n_samples_seen_ += other.n_samples_seen_
+            self._cuts_from_sketches()
         return self
 
     @staticmethod

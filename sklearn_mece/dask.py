@@ -77,12 +77,28 @@ def _values(keys):
 # --------------------------------------------------------------------------
 # per-partition work (runs on the workers)
 # --------------------------------------------------------------------------
+def _check_partition(pdf, columns, number=None):
+    """Refuse a partition that lacks columns the DataFrame's metadata declares.
+
+    Dask trusts the metadata; a partition read from a file without one of its
+    columns would otherwise fail deep inside the work with a bare KeyError.
+    """
+    missing = [c for c in columns if c not in pdf.columns]
+    if missing:
+        which = "A partition" if number is None else f"Partition {number}"
+        raise ValueError(
+            f"{which} of the dask DataFrame lacks column(s) {missing} that its "
+            "metadata declares (files or partitions with different columns?); "
+            "align the partitions first (reindex each to ddf.columns)."
+        )
+
+
 def _column_values(pdf, column):
     values = column_as_float(pdf[column], str(column))
     return values[~np.isnan(values)]
 
 
-def _partition_pass(pdf, plan):
+def _partition_pass(pdf, plan, number=None):
     """One pass over a partition.
 
     ``plan`` maps a column to ``{"count": bool, "hist": [(shift, prefix)],
@@ -90,6 +106,7 @@ def _partition_pass(pdf, plan):
     among keys whose bits above ``shift`` equal ``prefix`` (shift 64: all
     keys), and the keys matching a prefix.
     """
+    _check_partition(pdf, list(plan), number)
     out = {}
     for column, todo in plan.items():
         values = _column_values(pdf, column)
@@ -116,9 +133,10 @@ def _matching(keys, shift, prefix):
     return keys[(keys >> np.uint64(shift)) == np.uint64(prefix)]
 
 
-def _partition_sketches(pdf, columns, k):
+def _partition_sketches(pdf, columns, k, number=None):
     from ._sketch import empty_sketch, update_sketch
 
+    _check_partition(pdf, columns, number)
     out = {}
     for column in columns:
         values = column_as_float(pdf[column], str(column))
@@ -131,7 +149,7 @@ def _run_pass(ddf, plan):
     dask, _ = _require_dask()
     parts = ddf.to_delayed()
     fn = dask.delayed(_partition_pass, pure=True)
-    results = dask.compute(*[fn(p, plan) for p in parts])
+    results = dask.compute(*[fn(p, plan, i) for i, p in enumerate(parts)])
     merged = {}
     for column in plan:
         hist, gather, n, n_inf = {}, {}, 0, 0
@@ -317,7 +335,9 @@ def sketch_percentiles(ddf, percentiles, *, k=1000):
 
     columns = list(percentiles)
     fn = dask.delayed(_partition_sketches, pure=True)
-    results = dask.compute(*[fn(p, columns, k) for p in ddf.to_delayed()])
+    results = dask.compute(
+        *[fn(p, columns, k, i) for i, p in enumerate(ddf.to_delayed())]
+    )
     parts = [r[0] for r in results]
     n_rows = sum(r[1] for r in results)
     cuts, sketches, counts, eps = {}, {}, {}, {}
@@ -421,15 +441,16 @@ def fit_thresholder(thresholder, ddf, *, algorithm="exact"):
         )
     else:
         sketches, n_rows = {}, int(ddf.shape[0].compute())
-    thresholder._validate_input(meta, reset=True)
-    thresholder._begin_fit(meta)
-    thresholder.sketches_ = {
-        labels[pos]: sketches[meta.columns[pos]]
-        for pos, _ in spec
-        if meta.columns[pos] in sketches
-    }
-    thresholder.n_samples_seen_ = int(n_rows)
-    thresholder._cuts_from_sketches()
+    with thresholder._all_or_nothing_fit():
+        thresholder._validate_input(meta, reset=True)
+        thresholder._begin_fit(meta)
+        thresholder.sketches_ = {
+            labels[pos]: sketches[meta.columns[pos]]
+            for pos, _ in spec
+            if meta.columns[pos] in sketches
+        }
+        thresholder.n_samples_seen_ = int(n_rows)
+        thresholder._cuts_from_sketches()
     return thresholder
 
 
@@ -469,11 +490,18 @@ def transform(estimator, ddf, *, meta=None):
     if meta is None:
         head = ddf.head(8, npartitions=-1)
         meta = _transform_partition(head, estimator, None).iloc[:0]
-    return ddf.map_partitions(_transform_partition, estimator, meta, meta=meta)
+    return ddf.map_partitions(
+        _transform_partition,
+        estimator,
+        meta,
+        list(ddf.columns),
+        meta=meta,
+    )
 
 
-def _transform_partition(pdf, estimator, meta):
+def _transform_partition(pdf, estimator, meta, columns=(), partition_info=None):
     """``estimator.transform`` of one partition, as a pandas DataFrame."""
+    _check_partition(pdf, columns, (partition_info or {}).get("number"))
     if meta is not None and len(pdf) == 0:
         return meta.copy()
     from sklearn import config_context

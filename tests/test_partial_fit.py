@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 datasketches = pytest.importorskip("datasketches")
 
@@ -206,8 +207,11 @@ def test_fit_forgets_sketches_and_is_exact():
     assert not hasattr(t, "sketches_") and not hasattr(t, "n_samples_seen_")
     np.testing.assert_array_equal(t.cuts_["x0"], np.percentile(x, 40))
     np.testing.assert_array_equal(t.rank_error_["x0"], 0.0)
-    t.partial_fit(x)  # starts over
-    assert t.n_samples_seen_ == 5_000
+    # partial_fit after fit would silently discard the exact cuts: refused
+    with pytest.raises(ValueError, match="partial_fit cannot continue"):
+        t.partial_fit(x)
+    np.testing.assert_array_equal(t.cuts_["x0"], np.percentile(x, 40))
+    assert clone(t).partial_fit(x).n_samples_seen_ == 5_000
 
 
 def test_fixed_cut_values_and_unsupported_options():
