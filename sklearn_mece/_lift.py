@@ -21,6 +21,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._base import column_as_float
+
 __all__ = [
     "CI_METHODS",
     "P_ADJUST_METHODS",
@@ -371,12 +373,7 @@ def observed_lift(
 
 
 def _as_float(values, name):
-    if isinstance(values, pd.Series):
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric: {exc}") from None
+    return column_as_float(values, name)
 
 
 # -- holdout assignment -----------------------------------------------------------------
