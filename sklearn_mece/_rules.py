@@ -13,6 +13,9 @@ A condition is a triple ``(column, op, value)``:
   ``("engagement_score", ">=", "medium")``). It reads the feature's level column
   ``<column><suffix>`` produced by :class:`PercentileThresholder`. Naming the
   level column itself with integer codes works too (``("x0_level", "==", 2)``).
+  A number on the declared feature itself (``("avg_order_value", ">=", 2)``)
+  would be ambiguous (a level code, or the raw value?) and is refused when the
+  rules are built.
 * a **comparison** of a raw column with a number otherwise
   (``("days_since_last_order", "<=", 30)``, ``("x3", "in", [1, 2])``).
 
@@ -20,20 +23,34 @@ The same declaration is used by the segmenter, ``describe()``, the exporters
 and the command line; it round-trips through JSON (and loads from TOML).
 Compilation turns every distinct test into a small-integer variable (a level
 code, or a 0/1 comparison), evaluates the rules once over every combination of
-variable values, and leaves one table lookup per row.
+variable values, and leaves one table lookup per row. When that table would
+hold more than :data:`MAX_TABLE_SIZE` entries (the product of the variables'
+domain sizes: about 12 comparisons), no table is built and the rules are
+evaluated row by row (:func:`first_match`), with the same result.
+
+Every part of a declaration is validated when it is built: a malformed one
+raises a ``ValueError`` (a wrong value) or a ``TypeError`` (a wrong kind of
+value, e.g. a string where a list is expected) whose message starts with where
+the problem is (``segments[2]: Segment 'Lapsing', when[0]: ...``).
 """
 
+import contextlib
 import json
+import math
 import operator
+import os
+import reprlib
+import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ._levels import default_level_names
 
 __all__ = [
+    "MAX_RULES_FILE_BYTES",
     "Condition",
     "LevelSpec",
     "RuleSet",
@@ -51,13 +68,103 @@ _OPS = {
 }
 _SET_OPS = ("in", "not in")
 ALL_OPS = (*_OPS, *_SET_OPS)
+
+#: Most entries of a compiled lookup table; beyond it the rules are evaluated
+#: row by row (see :func:`build_table`).
 MAX_TABLE_SIZE = 1 << 20
+
+#: Largest rules file :func:`load_rules` reads, in bytes (1 MiB). A rules file
+#: is a few kilobytes; the limit keeps a wrong path (a log, a device) from
+#: being read into memory.
+MAX_RULES_FILE_BYTES = 1 << 20
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+
+
+def _short(value):
+    """``repr`` for messages: bounded in length and depth, never recursive."""
+    return _REPR.repr(value)
+
+
+def _kind(value):
+    """``"str 'abc'"``: the type and a short repr of a value, for messages."""
+    return f"{type(value).__name__} {_short(value)}"
+
+
+def _as_list(value, what, expected="a list"):
+    """``value`` as a list when it is a list, a tuple or a 1-d array.
+
+    The one place that decides what counts as a list in a declaration: a str,
+    bytes or a mapping is iterable but never a list here (taking it for one
+    would split a name into characters or keep only a dict's keys); neither is
+    a set (its order is arbitrary).
+
+    Raises
+    ------
+    TypeError
+        Naming ``what`` and what was given.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"{what} must be {expected}, got {_kind(value)}.")
+
+
+def _as_mapping(value, what, expected="a mapping"):
+    """``value`` as a dict when it is a mapping; else a TypeError naming ``what``."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{what} must be {expected}, got {_kind(value)}.")
+
+
+def _check_keys(obj, what, allowed, required=()):
+    """Refuse unknown and missing keys of a declaration dict."""
+    unknown = sorted((k for k in obj if k not in allowed), key=str)
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown keys {_short(unknown)}; allowed: {sorted(allowed)}."
+        )
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise ValueError(f"{what}: missing keys {missing}; got {_short(obj)}.")
+
+
+def _check_name(value, what):
+    """A name (segment, level, feature): a non-empty string."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a non-empty string, got {_kind(value)}.")
+    if not value:
+        raise ValueError(f"{what} must be a non-empty string, got ''.")
+    return value
+
+
+@contextlib.contextmanager
+def _located(where):
+    """Prefix a ValueError/TypeError raised inside with where it happened."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        if type(exc) not in (ValueError, TypeError):
+            raise
+        raise type(exc)(f"{where}: {exc}") from None
 
 
 def _is_number(v):
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
         v, (bool, np.bool_)
     )
+
+
+def _is_finite(v):
+    """Whether a number is finite and within the float range."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond the float range
+        return False
 
 
 def _plain(v):
@@ -75,11 +182,13 @@ class Condition:
     Parameters
     ----------
     column : str or int
-        A feature declared with levels, its level column, or a raw column.
+        A feature declared with levels, its level column, or a raw column
+        (a non-empty name, or a position).
     op : {"==", "!=", "<", "<=", ">", ">=", "in", "not in"}
         Comparison. ``in``/``not in`` take a list.
     value : str, number or list
-        Level name(s) or code(s) for a level test, number(s) for a comparison.
+        Level name(s) for a level test, level code(s) for a test of a level
+        column, number(s) for a comparison.
 
     Examples
     --------
@@ -87,6 +196,10 @@ class Condition:
     Condition(column='days_since_last_order', op='<=', value=30)
     >>> Condition.from_obj({"column": "aov", "op": "in", "value": ["medium", "high"]})
     Condition(column='aov', op='in', value=('medium', 'high'))
+    >>> Condition("aov", "in", "high")
+    Traceback (most recent call last):
+    ...
+    TypeError: Condition on 'aov': 'in' must be given a list of values, got str 'high'.
     """
 
     column: str | int
@@ -94,37 +207,51 @@ class Condition:
     value: object
 
     def __post_init__(self):
-        if self.op not in ALL_OPS:
+        column = self.column
+        if isinstance(column, (int, np.integer)) and not isinstance(
+            column, (bool, np.bool_)
+        ):
+            object.__setattr__(self, "column", int(column))
+        elif not isinstance(column, str) or not column:
+            error = ValueError if isinstance(column, str) else TypeError
+            raise error(
+                "A condition's column must be a name (a non-empty string) or an "
+                f"integer position, got {_kind(column)}."
+            )
+        where = f"Condition on {_short(self.column)}"
+        if not isinstance(self.op, str) or self.op not in ALL_OPS:
             raise ValueError(
-                f"Condition on {self.column!r}: unknown operator {self.op!r}; use one "
-                f"of {list(ALL_OPS)}."
+                f"{where}: unknown operator {_short(self.op)}; use one of "
+                f"{list(ALL_OPS)}."
             )
         if self.op in _SET_OPS:
-            if isinstance(self.value, (str, bytes)) or not isinstance(
-                self.value, (list, tuple)
-            ):
-                raise ValueError(
-                    f"Condition on {self.column!r}: {self.op!r} needs a list, got "
-                    f"{self.value!r}."
-                )
-            object.__setattr__(self, "value", tuple(_plain(self.value)))
-        elif isinstance(self.value, (list, tuple)):
+            values = _as_list(
+                self.value,
+                f"{where}: {self.op!r}",
+                expected="given a list of values",
+            )
+        elif isinstance(self.value, (list, tuple, np.ndarray)):
             raise ValueError(
-                f"Condition on {self.column!r}: {self.op!r} needs a single value, got "
-                f"{self.value!r}; use 'in' for a set."
+                f"{where}: {self.op!r} needs a single value, got "
+                f"{_short(self.value)}; use 'in' for a set."
             )
         else:
-            object.__setattr__(self, "value", _plain(self.value))
-        for v in self.values:
+            values = [self.value]
+        for v in values:
             if not (isinstance(v, str) or _is_number(v)):
                 raise TypeError(
-                    f"Condition on {self.column!r}: value {v!r} must be a level name "
-                    "or a number."
+                    f"{where}: value {_kind(v)} must be a level name (a string) or "
+                    "a number."
                 )
-            if _is_number(v) and not np.isfinite(v):
+            if _is_number(v) and not _is_finite(v):
                 raise ValueError(
-                    f"Condition on {self.column!r}: value {v!r} must be finite."
+                    f"{where}: value {_short(v)} must be a finite number within "
+                    "the float range."
                 )
+        values = [_plain(v) for v in values]
+        object.__setattr__(
+            self, "value", tuple(values) if self.op in _SET_OPS else values[0]
+        )
 
     @property
     def values(self):
@@ -136,18 +263,23 @@ class Condition:
         """Build from ``[column, op, value]`` or ``{"column", "op", "value"}``."""
         if isinstance(obj, Condition):
             return obj
-        if isinstance(obj, dict):
-            unknown = set(obj) - {"column", "op", "value"}
-            if unknown or "column" not in obj or "value" not in obj:
-                raise ValueError(
-                    f"A condition dict needs keys 'column', 'op', 'value'; got {obj!r}."
-                )
+        if isinstance(obj, Mapping):
+            _check_keys(
+                obj,
+                "A condition dict",
+                {"column", "op", "value"},
+                required=("column", "value"),
+            )
             return cls(obj["column"], obj.get("op", "=="), obj["value"])
-        if isinstance(obj, (list, tuple)) and len(obj) == 3:
-            return cls(obj[0], obj[1], obj[2])
-        raise ValueError(
-            f"A condition is [column, op, value] or a dict with those keys; got {obj!r}."
+        items = _as_list(
+            obj, "A condition", expected="[column, op, value] or a dict of those keys"
         )
+        if len(items) != 3:
+            raise ValueError(
+                f"A condition is [column, op, value]; got {len(items)} item(s): "
+                f"{_short(obj)}."
+            )
+        return cls(*items)
 
     def to_dict(self):
         """Plain-data form (JSON-ready)."""
@@ -159,22 +291,33 @@ def _conditions_from(when):
     """Accept a list of conditions, or the dict shorthand ``{column: spec}``."""
     if when is None:
         return ()
-    if isinstance(when, dict):
+    if isinstance(when, Mapping):
         out = []
         for column, spec in when.items():
-            if (
-                isinstance(spec, (list, tuple))
-                and len(spec) == 2
-                and isinstance(spec[0], str)
-                and spec[0] in ALL_OPS
-            ):
-                out.append(Condition(column, spec[0], spec[1]))
-            elif isinstance(spec, (list, tuple)):
-                out.append(Condition(column, "in", list(spec)))
-            else:
-                out.append(Condition(column, "==", spec))
+            with _located(f"when[{_short(column)}]"):
+                if isinstance(spec, (list, tuple, np.ndarray)):
+                    spec = _as_list(spec, "A condition")
+                    if (
+                        len(spec) == 2
+                        and isinstance(spec[0], str)
+                        and spec[0] in ALL_OPS
+                    ):
+                        out.append(Condition(column, spec[0], spec[1]))
+                    else:
+                        out.append(Condition(column, "in", spec))
+                else:
+                    out.append(Condition(column, "==", spec))
         return tuple(out)
-    return tuple(Condition.from_obj(c) for c in when)
+    items = _as_list(
+        when,
+        "'when'",
+        expected="a list of conditions or a {column: condition} mapping",
+    )
+    out = []
+    for j, c in enumerate(items):
+        with _located(f"when[{j}]"):
+            out.append(Condition.from_obj(c))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -203,6 +346,10 @@ class Segment:
     (Condition(column='days', op='<=', value=30),)
     >>> seg.to_dict()["when"]
     [{'column': 'days', 'op': '<=', 'value': 30}]
+    >>> Segment.from_obj({"name": "Recent", "when": 5})
+    Traceback (most recent call last):
+    ...
+    TypeError: Segment 'Recent': 'when' must be a list of conditions or a {column: condition} mapping, got int 5.
     """
 
     name: str
@@ -212,24 +359,34 @@ class Segment:
     strategy: str | None = None
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(
-                f"Segment names must be non-empty strings, got {self.name!r}."
-            )
-        object.__setattr__(self, "conditions", _conditions_from(self.conditions))
+        _check_name(self.name, "A segment name")
+        with _located(f"Segment {_short(self.name)}"):
+            if self.parent is not None:
+                _check_name(self.parent, "'parent' (a segment name)")
+            for key in ("description", "strategy"):
+                value = getattr(self, key)
+                if value is not None and not isinstance(value, str):
+                    raise TypeError(f"{key!r} must be a string, got {_kind(value)}.")
+            conditions = _conditions_from(self.conditions)
+        object.__setattr__(self, "conditions", conditions)
 
     @classmethod
     def from_obj(cls, obj):
         """Build from a dict with ``name``, ``when`` and optional fields."""
         if isinstance(obj, Segment):
             return obj
-        if not isinstance(obj, dict) or "name" not in obj:
-            raise ValueError(f"A segment is a dict with at least 'name'; got {obj!r}.")
-        unknown = set(obj) - {"name", "when", "parent", "description", "strategy"}
-        if unknown:
-            raise ValueError(
-                f"Segment {obj['name']!r}: unknown keys {sorted(unknown)}."
-            )
+        obj = _as_mapping(obj, "A segment", expected="a dict with at least 'name'")
+        what = (
+            f"Segment {_short(obj['name'])}"
+            if isinstance(obj.get("name"), str)
+            else "A segment"
+        )
+        _check_keys(
+            obj,
+            what,
+            {"name", "when", "parent", "description", "strategy"},
+            required=("name",),
+        )
         return cls(
             name=obj["name"],
             conditions=obj.get("when"),
@@ -253,46 +410,87 @@ class LevelSpec:
 
     Parameters
     ----------
-    names : tuple of str
-        Level names, lowest first (code ``i`` is ``names[i]``).
-    percentiles : tuple of float, optional
-        Percentiles the cuts are learned at (``len(names) - 1`` of them);
-        lets one declaration configure the thresholder too.
+    names : list of str
+        Level names, lowest first (code ``i`` is ``names[i]``); at least two,
+        distinct, non-empty.
+    percentiles : list of float, optional
+        Percentiles the cuts are learned at (``len(names) - 1`` of them,
+        strictly ascending, in [0, 100]); lets one declaration configure the
+        thresholder too.
 
     Examples
     --------
     >>> LevelSpec.from_obj({"percentiles": [40, 75]})
     LevelSpec(names=('low', 'medium', 'high'), percentiles=(40.0, 75.0))
+    >>> LevelSpec.from_obj({"names": "high"})
+    Traceback (most recent call last):
+    ...
+    TypeError: 'names' must be a list of level names, got str 'high'.
     """
 
     names: tuple
     percentiles: tuple | None = None
 
     def __post_init__(self):
-        names = tuple(self.names)
+        names = _as_list(self.names, "'names'", expected="a list of level names")
+        for i, name in enumerate(names):
+            _check_name(name, f"'names'[{i}] (a level name)")
         if len(names) < 2 or len(set(names)) != len(names):
-            raise ValueError(f"Levels need at least two distinct names, got {names!r}.")
-        object.__setattr__(self, "names", names)
+            raise ValueError(
+                f"Levels need at least two distinct names, got {_short(names)}."
+            )
+        object.__setattr__(self, "names", tuple(names))
         if self.percentiles is not None:
-            q = tuple(float(p) for p in self.percentiles)
+            q = _as_list(
+                self.percentiles, "'percentiles'", expected="a list of numbers"
+            )
+            for p in q:
+                if not _is_number(p):
+                    raise TypeError(
+                        f"'percentiles' must be numbers, got {_kind(p)} in {_short(q)}."
+                    )
             if len(q) != len(names) - 1:
                 raise ValueError(
-                    f"{len(names)} levels need {len(names) - 1} percentiles, got {q}."
+                    f"{len(names)} levels need {len(names) - 1} percentiles, got "
+                    f"{len(q)}: {_short(q)}."
                 )
-            object.__setattr__(self, "percentiles", q)
+            if not all(_is_finite(p) and 0 <= p <= 100 for p in q):
+                raise ValueError(f"'percentiles' must be in [0, 100], got {_short(q)}.")
+            q = [float(p) for p in q]
+            if any(b <= a for a, b in zip(q, q[1:])):
+                raise ValueError(
+                    f"'percentiles' must be strictly ascending, got {_short(q)}."
+                )
+            object.__setattr__(self, "percentiles", tuple(q))
 
     @classmethod
     def from_obj(cls, obj):
         """From a list of names, or ``{"names": [...], "percentiles": [...]}``."""
         if isinstance(obj, LevelSpec):
             return obj
-        if isinstance(obj, dict):
+        if isinstance(obj, Mapping):
+            _check_keys(obj, "A level declaration", {"names", "percentiles"})
             percentiles = obj.get("percentiles")
             names = obj.get("names")
-            if names is None and percentiles is not None:
-                names = default_level_names(len(percentiles) + 1)
+            if names is None:
+                if percentiles is None:
+                    raise ValueError(
+                        "A level declaration needs 'names' or 'percentiles', got "
+                        f"{_short(obj)}."
+                    )
+                n_cuts = len(
+                    _as_list(percentiles, "'percentiles'", "a list of numbers")
+                )
+                names = default_level_names(n_cuts + 1)
             return cls(names, percentiles)
-        return cls(tuple(obj))
+        return cls(
+            _as_list(
+                obj,
+                "A level declaration",
+                expected="a list of level names or a dict with 'names' and/or "
+                "'percentiles'",
+            )
+        )
 
     def to_dict(self):
         """Plain-data form (JSON-ready)."""
@@ -337,32 +535,54 @@ class RuleSet:
     levels: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        segments = tuple(Segment.from_obj(s) for s in self.segments)
-        else_segment = self.else_segment
-        if isinstance(else_segment, str):
-            else_segment = Segment(else_segment)
-        else:
-            else_segment = Segment.from_obj(else_segment)
-        if else_segment.conditions:
-            raise ValueError("The ELSE segment cannot have conditions.")
-        object.__setattr__(self, "segments", segments)
+        segments = []
+        for i, seg in enumerate(
+            _as_list(self.segments, "'segments'", expected="a list of segment dicts")
+        ):
+            with _located(f"segments[{i}]"):
+                segments.append(Segment.from_obj(seg))
+        with _located("'else'"):
+            else_segment = self.else_segment
+            if isinstance(else_segment, str):
+                else_segment = Segment(else_segment)
+            elif isinstance(else_segment, (Segment, Mapping)):
+                else_segment = Segment.from_obj(else_segment)
+            else:
+                raise TypeError(
+                    "the ELSE segment must be a segment name or a segment dict, "
+                    f"got {_kind(else_segment)}."
+                )
+            if else_segment.conditions:
+                raise ValueError("The ELSE segment cannot have conditions.")
+            if else_segment.parent is not None:
+                raise ValueError(
+                    "The ELSE segment cannot have a parent: every merge ends in it."
+                )
+        levels = {}
+        for feature, spec in _as_mapping(
+            self.levels, "'levels'", expected="a mapping of feature name to levels"
+        ).items():
+            _check_name(feature, "A feature name under 'levels'")
+            with _located(f"levels[{feature!r}]"):
+                levels[feature] = LevelSpec.from_obj(spec)
+        object.__setattr__(self, "segments", tuple(segments))
         object.__setattr__(self, "else_segment", else_segment)
-        object.__setattr__(
-            self,
-            "levels",
-            {str(k): LevelSpec.from_obj(v) for k, v in dict(self.levels).items()},
-        )
+        object.__setattr__(self, "levels", levels)
         names = self.names
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"Duplicate segment names: {dupes}.")
-        for seg in segments:
-            if seg.parent is not None and seg.parent not in names:
-                raise ValueError(
-                    f"Segment {seg.name!r}: unknown parent {seg.parent!r}."
-                )
-            if seg.parent == seg.name:
-                raise ValueError(f"Segment {seg.name!r} cannot be its own parent.")
+            raise ValueError(f"Duplicate segment names: {_short(dupes)}.")
+        for i, seg in enumerate(segments):
+            with _located(f"segments[{i}]: Segment {_short(seg.name)}"):
+                if seg.parent is not None and seg.parent not in names:
+                    raise ValueError(
+                        f"unknown parent {seg.parent!r}; segments are {_short(names)}."
+                    )
+                if seg.parent == seg.name:
+                    raise ValueError("a segment cannot be its own parent.")
+                for j, cond in enumerate(seg.conditions):
+                    with _located(f"when[{j}]"):
+                        _check_level_test(cond, levels)
         self.parents()  # detects cycles
 
     # -- access ---------------------------------------------------------------------
@@ -401,21 +621,52 @@ class RuleSet:
     # -- plain data ---------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data):
-        """Build from plain data: ``{"levels", "segments", "else"}``."""
+        """Build from plain data: ``{"levels", "segments", "else"}``.
+
+        Parameters
+        ----------
+        data : dict, list or RuleSet
+            ``{"levels": {...}, "segments": [...], "else": "Other"}`` (every
+            key optional), or just the list of segments.
+
+        Returns
+        -------
+        RuleSet
+
+        Raises
+        ------
+        ValueError, TypeError
+            When the declaration is malformed; the message says where
+            (``segments[0]: Segment 'A', when[1]: ...``) and what was expected.
+
+        Examples
+        --------
+        >>> RuleSet.from_dict([{"name": "Recent", "when": [["days", "<=", 30]]}]).names
+        ['Recent', 'Other']
+        >>> RuleSet.from_dict({"levels": [1, 2]})
+        Traceback (most recent call last):
+        ...
+        TypeError: 'levels' must be a mapping of feature name to levels, got list [1, 2].
+        """
         if isinstance(data, RuleSet):
             return data
         if isinstance(data, (list, tuple)):
             data = {"segments": list(data)}
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):
             raise TypeError(
                 f"Rules must be a dict, a list of segments or a RuleSet, got "
                 f"{type(data).__name__}."
             )
-        unknown = set(data) - {"levels", "segments", "else"}
+        unknown = sorted(
+            (k for k in data if k not in ("levels", "segments", "else")), key=str
+        )
         if unknown:
-            raise ValueError(f"Unknown keys in rules: {sorted(unknown)}.")
+            raise ValueError(
+                f"Unknown keys in rules: {_short(unknown)}; allowed: 'levels', "
+                "'segments', 'else'."
+            )
         return cls(
-            segments=tuple(data.get("segments", ())),
+            segments=data.get("segments", ()),
             else_segment=data.get("else", "Other"),
             levels=data.get("levels", {}),
         )
@@ -437,12 +688,17 @@ class RuleSet:
 
     @classmethod
     def from_json(cls, text):
-        """Parse JSON text written by :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
+        """Parse JSON text written by :meth:`to_json`.
+
+        Malformed JSON (including nesting too deep to parse, and a key given
+        twice in one object) raises a ``ValueError``.
+        """
+        return cls.from_dict(_parse_json(text))
 
     # -- words --------------------------------------------------------------------------
     def describe_condition(self, cond, cuts=None, suffix="_level"):
         """One condition in words, with cut values when ``cuts`` are known."""
+        _check_level_test(cond, self.levels)
         feature = _level_feature(cond.column, self.levels, suffix)
         if feature is None:
             return f"{cond.column} {cond.op} {_fmt_values(cond)}"
@@ -581,19 +837,134 @@ def _allowed_codes(cond, names, feature):
     return {c for c in range(len(names)) if _OPS[cond.op](c, codes[0])}
 
 
+def _check_level_test(cond, levels):
+    """Refuse anything but level names in a condition on a declared feature.
+
+    A condition naming a feature declared under ``levels`` has one meaning,
+    read the same way by the compiler and the describer: a test of its level.
+    A number there would be ambiguous (a level code, or the raw value?), so it
+    is refused with the unambiguous spellings; level codes are given on the
+    level column (``<feature>_level``).
+    """
+    column = cond.column
+    if not isinstance(column, str) or column not in levels:
+        return
+    names = levels[column].names
+    numbers = [v for v in cond.values if not isinstance(v, str)]
+    if numbers:
+        example = [names[-1]] if cond.op in _SET_OPS else names[-1]
+        raise ValueError(
+            f"Condition on {column!r}: {_short(numbers[0])} is a number, but "
+            f"{column!r} is declared under 'levels', so it is tested by level name, "
+            f"one of {_short(list(names))} (e.g. {_short([column, cond.op, example])})."
+            f" To test level codes, name its level column (e.g. "
+            f"'{column}_level'); to compare the raw value with a number, give "
+            f"{column!r} a fixed cut (PercentileThresholder cut_values) and test "
+            "the level, or compare a copy of the column under another name."
+        )
+    for v in cond.values:
+        if v not in names:
+            raise ValueError(
+                f"Condition on {column!r}: unknown level {_short(v)}; {column!r} "
+                f"has levels {_short(list(names))}."
+            )
+
+
+def _no_duplicate_keys(pairs):
+    """JSON object hook: a key given twice is an error, not last-one-wins."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} is given twice in one object")
+        out[key] = value
+    return out
+
+
+def _parse_json(text):
+    """``json.loads`` that raises only ValueError (deep nesting included)."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except RecursionError as exc:
+        raise ValueError("the JSON is nested too deeply to parse") from exc
+
+
+_FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _read_rules_file(path):
+    """Bytes of a regular file of at most :data:`MAX_RULES_FILE_BYTES` bytes.
+
+    The file is opened without blocking (a FIFO then opens at once and is
+    refused like any other non-regular file), checked on the open descriptor,
+    and read up to one byte past the limit, so a file that grows meanwhile is
+    refused too.
+    """
+    name = os.fspath(path)
+    limit = MAX_RULES_FILE_BYTES
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    too_large = (
+        f"Rules file {name!r} is larger than the limit of {limit:,} bytes "
+        "(sklearn_mece._rules.MAX_RULES_FILE_BYTES); a rules file is a few "
+        "kilobytes: is this the right file?"
+    )
+    try:
+        fd = os.open(name, flags)
+    except OSError as exc:
+        raise ValueError(f"Cannot read rules file {name!r}: {exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
+            raise ValueError(
+                f"Cannot read rules file {name!r}: it is {kind}, not a regular file."
+            )
+        if info.st_size > limit:
+            raise ValueError(too_large)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ValueError(f"Cannot read rules file {name!r}: {exc}") from exc
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ValueError(too_large)
+    return b"".join(chunks)
+
+
 def load_rules(path):
     """Load a :class:`RuleSet` from a JSON or TOML file.
 
     Parameters
     ----------
     path : str or path-like
-        ``.json`` or ``.toml`` file holding ``levels``, ``segments``, ``else``.
-        In TOML, segments are an array of tables ``[[segments]]`` whose ``when``
-        is a list of ``[column, op, value]`` arrays.
+        ``.toml`` file (by its suffix) or JSON file holding ``levels``,
+        ``segments``, ``else``, in UTF-8. In TOML, segments are an array of
+        tables ``[[segments]]`` whose ``when`` is a list of
+        ``[column, op, value]`` arrays. Only a regular file of at most
+        :data:`MAX_RULES_FILE_BYTES` bytes (1 MiB) is read.
 
     Returns
     -------
     RuleSet
+
+    Raises
+    ------
+    ValueError
+        Naming the file, for every way it can fail: it cannot be opened, is not
+        a regular file (a directory, a FIFO, a device), is too large, is not
+        UTF-8, is not valid JSON/TOML (nesting too deep included), or does not
+        declare valid rules. The underlying error is chained as the cause.
 
     Examples
     --------
@@ -604,20 +975,32 @@ def load_rules(path):
     ...                        'when = [["days", "<=", 30]]\\n')
     >>> load_rules(p).names
     ['Recent', 'Other']
+    >>> load_rules(d)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Cannot read rules file '...': it is a directory, not a regular file.
     """
-    path = Path(path)
+    name = os.fspath(path)
+    raw = _read_rules_file(name)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"Cannot read rules file {str(path)!r}: {exc}") from None
+        text = raw.decode("utf-8-sig")  # a leading byte order mark is allowed
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"Rules file {name!r} is not valid UTF-8: {exc}") from exc
     try:
-        if path.suffix.lower() == ".toml":
+        if os.path.splitext(os.fsdecode(name))[1].lower() == ".toml":
             data = tomllib.loads(text)
         else:
-            data = json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"Rules file {str(path)!r} is not valid: {exc}") from None
-    return RuleSet.from_dict(data)
+            data = _parse_json(text)
+    except RecursionError as exc:
+        raise ValueError(
+            f"Rules file {name!r} is not valid: nested too deeply to parse."
+        ) from exc
+    except ValueError as exc:  # JSON and TOML decode errors are ValueErrors
+        raise ValueError(f"Rules file {name!r} is not valid: {exc}") from exc
+    try:
+        return RuleSet.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"Rules file {name!r}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------
@@ -645,14 +1028,16 @@ def compile_rules(rules, resolve, suffix="_level"):
         slots).
     """
     variables, index, compiled = [], {}, []
-    for seg in rules.segments:
+    for i, seg in enumerate(rules.segments):
         conds = []
-        for cond in seg.conditions:
+        for j, cond in enumerate(seg.conditions):
+            # the describer reads a condition through the same _level_feature:
+            # what is applied is what is described
             feature = _level_feature(cond.column, rules.levels, suffix)
-            values_are_names = all(isinstance(v, str) for v in cond.values)
-            if feature is not None and (values_are_names or cond.column != feature):
+            if feature is not None:
                 names = rules.levels[feature].names
-                allowed = sorted(_allowed_codes(cond, names, feature))
+                with _located(f"segments[{i}]: Segment {_short(seg.name)}, when[{j}]"):
+                    allowed = sorted(_allowed_codes(cond, names, feature))
                 column = feature + suffix
                 key = ("level", column)
                 if key not in index:
@@ -669,8 +1054,9 @@ def compile_rules(rules, resolve, suffix="_level"):
                 continue
             if not all(_is_number(v) for v in cond.values):
                 raise ValueError(
-                    f"Segment {seg.name!r}: condition on {cond.column!r} uses level "
-                    f"name(s) {list(cond.values)} but no levels are declared for "
+                    f"segments[{i}]: Segment {_short(seg.name)}, when[{j}]: condition on "
+                    f"{cond.column!r} uses level name(s) {_short(list(cond.values))} "
+                    "but no levels are declared for "
                     f"{cond.column!r}; declare them under 'levels' or compare with "
                     "numbers."
                 )
@@ -717,20 +1103,48 @@ def first_match(slots, conditions):
     return result
 
 
+def table_size(variables):
+    """Entries of the lookup table over ``variables``, capped past the limit.
+
+    The table holds one entry per combination of slots: the product of the
+    variables' domain sizes (a comparison has 3 slots, a level test
+    ``n_levels + 1``), so 13 comparisons already exceed :data:`MAX_TABLE_SIZE`.
+    The product is taken in exact integers and stops as soon as it passes the
+    limit, so any number of variables is sized without overflow.
+
+    Examples
+    --------
+    >>> table_size([{"kind": "compare"}] * 12)
+    531441
+    >>> table_size([{"kind": "compare"}] * 5000) > MAX_TABLE_SIZE
+    True
+    """
+    size = 1
+    for var in variables:
+        size *= domain_size(var)
+        if size > MAX_TABLE_SIZE:
+            break
+    return size
+
+
 def build_table(variables, conditions):
     """Lookup table over every combination of variable slots (C order).
 
-    Returns ``None`` when the table would exceed ``MAX_TABLE_SIZE`` entries.
+    Returns ``None``, before allocating anything, when the table would exceed
+    :data:`MAX_TABLE_SIZE` entries (see :func:`table_size`): the caller then
+    evaluates the rules row by row with :func:`first_match`, which gives the
+    same result (:class:`HierarchicalSegmenter` does).
     """
-    domains = [domain_size(v) for v in variables]
-    size = int(np.prod(domains, dtype=np.float64)) if domains else 1
-    if size > MAX_TABLE_SIZE:
+    if table_size(variables) > MAX_TABLE_SIZE:
         return None
+    domains = [domain_size(v) for v in variables]
+    # slots run to the largest domain (a level feature may declare many levels)
+    dtype = np.int16 if max(domains, default=0) <= np.iinfo(np.int16).max else np.int32
     if domains:
-        slots = np.indices(domains, dtype=np.int16).reshape(len(domains), -1).T
+        slots = np.indices(domains, dtype=dtype).reshape(len(domains), -1).T
     else:  # no variable: one combination, in which rules without conditions match
-        slots = np.zeros((1, 0), dtype=np.int16)
+        slots = np.zeros((1, 0), dtype=dtype)
     table = first_match(slots, conditions)
-    missing = (slots == np.asarray(domains, dtype=np.int16) - 1).any(axis=1)
+    missing = (slots == np.asarray(domains, dtype=dtype) - 1).any(axis=1)
     table[missing] = -1
     return table

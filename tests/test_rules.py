@@ -61,34 +61,56 @@ def test_shorthand_when_dict():
 
 
 @pytest.mark.parametrize(
-    "data, msg",
+    "data, error, msg",
     [
-        ({"segments": [{"name": "A"}, {"name": "A"}]}, "Duplicate segment names"),
-        ({"segments": [{"name": "A", "parent": "Z"}]}, "unknown parent"),
+        ({"segments": [{"name": "A"}, {"name": "A"}]}, ValueError, "Duplicate segment"),
+        ({"segments": [{"name": "A", "parent": "Z"}]}, ValueError, "unknown parent"),
         (
             {"segments": [{"name": "A", "parent": "B"}, {"name": "B", "parent": "A"}]},
+            ValueError,
             "Parent cycle",
         ),
-        ({"segments": [{"name": "A", "when": [["x", "~", 1]]}]}, "unknown operator"),
-        ({"segments": [{"name": "A", "when": [["x", "in", 1]]}]}, "needs a list"),
-        ({"segments": [{"name": "A", "when": [["x", "<", np.inf]]}]}, "finite"),
-        ({"segments": [{"name": "A", "color": 1}]}, "unknown keys"),
-        ({"segs": []}, "Unknown keys"),
+        (
+            {"segments": [{"name": "A", "when": [["x", "~", 1]]}]},
+            ValueError,
+            "unknown operator",
+        ),
+        (
+            {"segments": [{"name": "A", "when": [["x", "in", 1]]}]},
+            TypeError,
+            "'in' must be given a list of values",
+        ),
+        (
+            {"segments": [{"name": "A", "when": [["x", "<", np.inf]]}]},
+            ValueError,
+            "finite",
+        ),
+        ({"segments": [{"name": "A", "color": 1}]}, ValueError, "unknown keys"),
+        ({"segs": []}, ValueError, "Unknown keys"),
     ],
 )
-def test_invalid_declarations(data, msg):
-    with pytest.raises(ValueError, match=msg):
+def test_invalid_declarations(data, error, msg):
+    with pytest.raises(error, match=msg):
         RuleSet.from_dict(data)
 
 
 def test_unknown_level_and_undeclared_level_names():
+    # a level name is checked where the declaration is built ...
+    with pytest.raises(ValueError, match="unknown level 'medium'"):
+        RuleSet.from_dict(
+            {
+                "levels": {"aov": ["low", "high"]},
+                "segments": [{"name": "A", "when": [["aov", "==", "medium"]]}],
+            }
+        )
+    # ... and on a level column, whose suffix is known when compiling
     rules = RuleSet.from_dict(
         {
             "levels": {"aov": ["low", "high"]},
-            "segments": [{"name": "A", "when": [["aov", "==", "medium"]]}],
+            "segments": [{"name": "A", "when": [["aov_level", "==", "medium"]]}],
         }
     )
-    with pytest.raises(ValueError, match="unknown level 'medium'"):
+    with pytest.raises(ValueError, match=r"Segment 'A'.*unknown level 'medium'"):
         compile_rules(rules, lambda c: 0)
     rules = RuleSet.from_dict(
         {"segments": [{"name": "A", "when": [["eng", "==", "high"]]}]}
