@@ -232,7 +232,7 @@ class _Result:
                 fh.write(text)
         return text
 
-    def to_csv(self, path=None, table=None):
+    def to_csv(self, path=None, table=None, *, csv_escape=True):
         """One table as CSV; written to ``path`` when given.
 
         Parameters
@@ -241,17 +241,25 @@ class _Result:
             File to write.
         table : str, optional
             Which table (see ``to_dict()`` keys); default the per-segment table.
+        csv_escape : bool, default=True
+            Prefix text cells, segment names in the index and the column names
+            that start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+            return with a single quote, so that a spreadsheet shows them
+            instead of running them as formulas. Numbers are never changed.
+            ``False`` writes every cell verbatim.
 
         Returns
         -------
         str
             The CSV text.
         """
+        from ._csv import write_csv
+
         tables = self._tables()
         name = table or next(iter(tables))
         if name not in tables:
             raise ValueError(f"Unknown table {name!r}; choose one of {list(tables)}.")
-        text = tables[name].to_csv()
+        text = write_csv(tables[name], csv_escape=csv_escape, index=True)
         if path is not None:
             with open(path, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)

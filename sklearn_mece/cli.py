@@ -13,12 +13,26 @@
 
 Errors (missing column, unreadable file, bad rules file, bad model file) are
 printed as one line, ``sklearn-mece: error: ...``, on stderr with exit code 2.
-Progress lines with timings go to stderr (``--quiet`` silences them); the
-tables go to stdout.
+Progress lines with timings go to stderr (``--quiet`` silences them), and so do
+warnings (``sklearn-mece: warning: ...``, e.g. a model saved under another
+version); the tables go to stdout.
+
+Output folders are written all or nothing: every file goes into a temporary
+folder beside ``--out`` that is moved into place only when everything
+succeeded, so a failed run leaves no partial folder and never mixes its files
+with a previous run's. A non-empty ``--out`` is refused unless ``--overwrite``
+is given; its contents are then replaced (the old folder is moved aside, the
+new one moved in, the old one deleted). CSV text cells that a spreadsheet would
+run as formulas (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return) are prefixed with a single quote; ``--raw-csv`` writes them verbatim.
 """
 
 import argparse
 import contextlib
+import os
+import re
+import secrets
+import shutil
 import sys
 import time
 import warnings
@@ -151,6 +165,10 @@ class _Progress:
         if not self.quiet:
             print(f"sklearn-mece: {message}", file=self.stream, flush=True)
 
+    def warn(self, message):
+        """A warning: shown even with ``--quiet``, on a line of its own."""
+        print(f"sklearn-mece: warning: {_one_line(message)}", file=self.stream)
+
     def done(self):
         self.note(f"done in {time.perf_counter() - self.start:.2f} s")
 
@@ -206,27 +224,6 @@ def _print_strategies(table, out):
         print(line, file=out)
 
 
-def _write_outputs(folder, pipe, X_out, table, *, id_col, fmt, html, progress):
-    from .report import write_html_report
-
-    folder = Path(folder)
-    written = []
-    with progress.step(f"writing {folder}") as info:
-        written.append(
-            export_assignments(
-                X_out, folder / f"assignments.{fmt}", id_col=id_col, format=fmt
-            )
-        )
-        written.append(export_report(table, folder / "segments.csv"))
-        written.append(export_report(table, folder / "segments.json"))
-        if html:
-            written.append(
-                write_html_report(pipe, X_out, folder / "report.html", report=table)
-            )
-        info["detail"] = f"{len(written)} files"
-    return written
-
-
 def _scorer_params(pipe, args):
     """Turn ``--treatment/--outcome`` into ``scores__*`` parameters."""
     if args.treatment is None and args.outcome is None:
@@ -273,6 +270,211 @@ def _scorer_inputs(pipe, data, progress):
 
 
 # ---------------------------------------------------------------------------------
+# output folders: all or nothing
+# ---------------------------------------------------------------------------------
+def _is_within(path, folder):
+    """Whether ``path`` is ``folder`` or inside it (both resolved)."""
+    return path == folder or folder in path.parents
+
+
+def _check_out(out, overwrite, inputs=(), ignore=None):
+    """Refuse an ``--out`` that is a file, or not empty without ``--overwrite``.
+
+    ``inputs`` are ``(what, path)`` pairs the command reads: replacing a
+    folder that holds one of them would delete it, so that is refused too.
+    ``ignore`` is an entry of ``out`` not counted (our own temporary folder).
+    """
+    out = Path(out)
+    if not out.exists():
+        if out.is_symlink():
+            raise CLIError(f"--out {str(out)!r} is a broken symbolic link")
+        return
+    if not out.is_dir():
+        raise CLIError(f"--out {str(out)!r} exists and is not a folder")
+    if not any(p.name != ignore for p in out.iterdir()):
+        return
+    if not overwrite:
+        raise CLIError(
+            f"output folder {str(out)!r} is not empty; pass --overwrite to replace "
+            "its contents, or choose another --out"
+        )
+    target = Path(os.path.realpath(out))
+    for what, path in inputs:
+        if path is not None and _is_within(Path(os.path.realpath(path)), target):
+            raise CLIError(
+                f"--overwrite would delete the {what} {str(path)!r}, which is inside "
+                f"--out {str(out)!r}; choose another --out"
+            )
+
+
+def _new_folder(parent, stem):
+    """Create and return a new, uniquely named hidden folder in ``parent``."""
+    while True:
+        folder = parent / f".{stem}-{secrets.token_hex(6)}"
+        try:
+            folder.mkdir()
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+        return folder
+
+
+def _in_place(target):
+    """Whether an existing folder must keep its identity (not be renamed).
+
+    A mount point cannot be renamed and another file system holds the folder
+    beside it; the current folder should not be swapped from under the shell.
+    """
+    cwd = Path(os.path.realpath(Path.cwd()))
+    return target.is_dir() and (os.path.ismount(target) or _is_within(cwd, target))
+
+
+@contextlib.contextmanager
+def _staged_folder(out, overwrite, progress):
+    """Yield an empty temporary folder; move it to ``out`` if the block succeeds.
+
+    The temporary folder is created beside ``out`` (same file system, so the
+    final move is a rename); on any failure it is deleted and ``out`` is left
+    as it was. An existing ``out`` (empty, or not with ``overwrite``) is moved
+    aside, the new folder moved in and the old one deleted. When ``out`` is a
+    mount point or holds the current folder, its entries are swapped instead.
+    """
+    target = Path(os.path.realpath(out))
+    if not target.name:
+        raise CLIError(f"--out {str(out)!r} cannot be a file system root")
+    in_place = _in_place(target)
+    parent = target if in_place else target.parent
+    created = [p for p in (parent, *parent.parents) if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = _new_folder(parent, "new" if in_place else f"{target.name}.partial")
+    try:
+        yield staging
+        _check_out(out, overwrite, ignore=staging.name)  # nothing appeared since
+        if in_place:
+            _swap_entries(staging, target, progress)
+        else:
+            _swap_folder(staging, target, progress)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # the parents this run made, innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _remove_old(old, progress):
+    try:
+        shutil.rmtree(old)
+    except OSError as exc:  # pragma: no cover - depends on permissions
+        progress.warn(f"could not delete the previous output {str(old)!r}: {exc}")
+
+
+def _swap_folder(staging, target, progress):
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
+    os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    _remove_old(old, progress)
+
+
+def _swap_entries(staging, target, progress):
+    old = _new_folder(target, "old")
+    moved_in = []
+    try:
+        for path in [p for p in target.iterdir() if p not in (staging, old)]:
+            os.rename(path, old / path.name)
+        for path in list(staging.iterdir()):
+            os.rename(path, target / path.name)
+            moved_in.append(path.name)
+    except BaseException:  # put the previous entries back
+        for name in moved_in:
+            os.rename(target / name, staging / name)
+        for path in list(old.iterdir()):
+            os.rename(path, target / path.name)
+        old.rmdir()
+        raise
+    staging.rmdir()
+    _remove_old(old, progress)
+
+
+def _final_path(path, staging, out):
+    """Where a file written into ``staging`` ends up once moved to ``out``."""
+    return Path(out) / Path(path).relative_to(staging)
+
+
+def _write_outputs(folder, pipe, X_out, table, *, id_col, fmt, html, csv_escape):
+    """Write the exports (and report.html) into ``folder``; the paths written."""
+    from .report import write_html_report
+
+    folder = Path(folder)
+    written = [
+        export_assignments(
+            X_out,
+            folder / f"assignments.{fmt}",
+            id_col=id_col,
+            format=fmt,
+            csv_escape=csv_escape,
+        ),
+        export_report(table, folder / "segments.csv", csv_escape=csv_escape),
+        export_report(table, folder / "segments.json"),
+    ]
+    if html:
+        written.append(
+            write_html_report(pipe, X_out, folder / "report.html", report=table)
+        )
+    return written
+
+
+def _write_folder(args, progress, write, *, model=None):
+    """Run ``write(folder)`` into a staged folder, then move it to ``--out``.
+
+    ``model`` is a fitted pipeline saved to ``args.model`` as part of the same
+    all-or-nothing step: inside ``--out`` it is written into the staged folder,
+    elsewhere to a temporary file beside it, renamed once the folder is in
+    place. Returns the final paths written.
+    """
+    out = Path(args.out)
+    target = Path(os.path.realpath(out))
+    pending = None
+    try:
+        with _staged_folder(out, args.overwrite, progress) as staging:
+            with progress.step(f"writing {out}") as info:
+                written = [_final_path(p, staging, out) for p in write(staging)]
+                info["detail"] = (
+                    f"{len(written)} file{'s' if len(written) != 1 else ''}"
+                )
+            if model is not None:
+                from . import save
+
+                path = Path(args.model)
+                with progress.step(f"saving the fitted pipeline to {path}"):
+                    real = Path(os.path.realpath(path))
+                    if _is_within(real, target):
+                        inner = staging / real.relative_to(target)
+                        inner.parent.mkdir(parents=True, exist_ok=True)
+                        save(model, inner)
+                    else:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        pending = path.with_name(
+                            f".{path.name}.partial-{secrets.token_hex(4)}"
+                        )
+                        save(model, pending)
+                written.append(path)
+        if pending is not None:
+            os.replace(pending, path)
+            pending = None
+    finally:
+        if pending is not None:
+            pending.unlink(missing_ok=True)
+    return written
+
+
+# ---------------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------------
 def _cmd_demo(args, out=None):
@@ -281,6 +483,7 @@ def _cmd_demo(args, out=None):
     from .datasets import DEFAULT_REFERENCE_TIME, make_cart_abandoners, select_universe
 
     progress = _Progress(args.quiet)
+    _check_out(args.out, args.overwrite)
     with progress.step(f"generating {args.n_users:,} mock users") as info:
         data = make_cart_abandoners(args.n_users, random_state=args.seed)
         # the window ends at the time the mock data was generated for, as in
@@ -315,15 +518,19 @@ def _cmd_demo(args, out=None):
     print("\nMECE validation:", file=out)
     print(report, file=out)
 
-    written = _write_outputs(
-        args.out,
-        pipe,
-        X_out,
-        table,
-        id_col="user_id",
-        fmt="csv",
-        html=not args.no_html,
-        progress=progress,
+    written = _write_folder(
+        args,
+        progress,
+        lambda folder: _write_outputs(
+            folder,
+            pipe,
+            X_out,
+            table,
+            id_col="user_id",
+            fmt="csv",
+            html=not args.no_html,
+            csv_escape=not args.raw_csv,
+        ),
     )
     print(f"\nWrote {', '.join(str(p) for p in written)}.", file=out)
     progress.done()
@@ -332,17 +539,20 @@ def _cmd_demo(args, out=None):
 
 def _cmd_segment(args, out=None):
     out = sys.stdout if out is None else out
-    from . import check_mece, make_cart_abandoner_pipeline
-    from ._rules import load_rules
-    from .io import save
+    from . import check_mece, load_rules, make_cart_abandoner_pipeline
     from .presets import CART_ABANDONER_RULES
 
     progress = _Progress(args.quiet)
+    _check_out(
+        args.out,
+        args.overwrite,
+        inputs=[("input file", args.input), ("rules file", args.rules)],
+    )
     rules = CART_ABANDONER_RULES
     if args.rules is not None:
         try:
             rules = load_rules(args.rules)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OSError) as exc:
             raise CLIError(f"bad rules file {args.rules!r}: {_one_line(exc)}") from None
         if not rules.percentiles():
             raise CLIError(
@@ -377,7 +587,7 @@ def _cmd_segment(args, out=None):
     X = data[list(dict.fromkeys(features + scorer_inputs + lift_columns))]
     X_out, caught = _fit(pipe, X, progress)
     for message in caught:
-        print(f"sklearn-mece: warning: {_one_line(message)}", file=sys.stderr)
+        progress.warn(message)
     if args.id_col:
         X_out.insert(0, args.id_col, data[args.id_col].to_numpy())
 
@@ -391,34 +601,58 @@ def _cmd_segment(args, out=None):
         f"({len(table)} segments, {mece.n_assigned:,} of {mece.n_rows:,} rows assigned)",
         file=out,
     )
-    written = _write_outputs(
-        args.out,
-        pipe,
-        X_out,
-        table,
-        id_col=args.id_col,
-        fmt=args.format,
-        html=not args.no_html,
-        progress=progress,
+    written = _write_folder(
+        args,
+        progress,
+        lambda folder: _write_outputs(
+            folder,
+            pipe,
+            X_out,
+            table,
+            id_col=args.id_col,
+            fmt=args.format,
+            html=not args.no_html,
+            csv_escape=not args.raw_csv,
+        ),
+        model=pipe if args.model else None,
     )
-    if args.model:
-        with progress.step(f"saving the fitted pipeline to {args.model}"):
-            Path(args.model).parent.mkdir(parents=True, exist_ok=True)
-            written.append(Path(save(pipe, args.model)))
     print(f"Wrote {', '.join(str(p) for p in written)}.", file=out)
     progress.done()
     return 0 if mece.is_mece else 1
 
 
+@contextlib.contextmanager
+def _warnings_to(progress):
+    """Show the warnings issued in the block as one line each on stderr.
+
+    Each distinct message is shown once (a pipeline's steps repeat the same
+    version warning), even with ``--quiet``; deprecation warnings, meant for
+    developers, are not shown.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            shown = [
+                str(w.message)
+                for w in caught
+                if not issubclass(
+                    w.category, DeprecationWarning | PendingDeprecationWarning
+                )
+            ]
+            for message in dict.fromkeys(shown):
+                progress.warn(message)
+
+
 def _load_model(path):
-    from .io import load
+    """Load a pipeline saved by ``segment --model``, with one-line errors."""
+    from . import load
 
     if not Path(path).is_file():
         raise CLIError(f"cannot load model {str(path)!r}: no such file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = load(path)
+        model = load(path)
     except Exception as exc:  # noqa: BLE001 - any loader failure is user-facing
         raise CLIError(
             f"cannot load model {str(path)!r}: {type(exc).__name__}: {_one_line(exc)}"
@@ -446,11 +680,76 @@ def _model_columns(model):
     return columns, optional
 
 
+def _segmenters(model):
+    """The steps of a pipeline that assign segments (have ``nan_segment``)."""
+    return [
+        (name, step)
+        for name, step in model.steps
+        if hasattr(step, "get_params") and "nan_segment" in step.get_params(deep=False)
+    ]
+
+
+def _refit_hint(args, name="NAME"):
+    return (
+        f"refit it with 'sklearn-mece segment INPUT --nan-segment {name} --model "
+        f"{args.model}' and apply that model"
+    )
+
+
+def _check_nan_segment(model, args):
+    """``apply --nan-segment NAME``: the model must route missing values there.
+
+    A segmenter learns its segments, their codes and the scorer's scores at
+    fit, the missing-value segment included: it cannot be added or renamed
+    afterwards, so the flag checks the model instead of changing it.
+    """
+    name = args.nan_segment
+    for step_name, step in _segmenters(model):
+        fitted = getattr(step, "nan_segment", None)
+        if fitted is None:
+            raise CLIError(
+                f"--nan-segment {name!r}: the model {str(args.model)!r} was fitted "
+                f"without a missing-value segment (step {step_name!r}), and one "
+                "cannot be added after fit; " + _refit_hint(args, name)
+            )
+        if fitted != name:
+            raise CLIError(
+                f"--nan-segment {name!r}: the model {str(args.model)!r} routes "
+                f"missing values to {fitted!r} (step {step_name!r}), set at fit; "
+                f"pass --nan-segment {fitted!r} or leave the flag out"
+            )
+
+
+def _missing_values_error(exc, model, args):
+    """The segmenter's missing-value error, with advice that works for apply."""
+    message = _one_line(exc)
+    if "nan_segment" not in message or any(
+        getattr(step, "nan_segment", None) is not None for _, step in _segmenters(model)
+    ):
+        return None
+    # keep what is missing where; drop the advice to set nan_segment
+    head = re.split(r"[.;]\s(?=[^.;]*nan_segment)", message, maxsplit=1)[0]
+    head = head.rstrip(".")
+    return CLIError(
+        f"{head}. The model {str(args.model)!r} was fitted without a missing-value "
+        "segment, so it cannot label these rows: clean the data, or "
+        + _refit_hint(args)
+    )
+
+
 def _cmd_apply(args, out=None):
     out = sys.stdout if out is None else out
     progress = _Progress(args.quiet)
-    with progress.step(f"loading {args.model}"):
+    _check_out(
+        args.out,
+        args.overwrite,
+        inputs=[("input file", args.input), ("model file", args.model)],
+    )
+    # warnings (e.g. saved under another version) show after the step's line
+    with _warnings_to(progress), progress.step(f"loading {args.model}"):
         model = _load_model(args.model)
+    if args.nan_segment is not None:
+        _check_nan_segment(model, args)
     with progress.step(f"reading {args.input}") as info:
         data = read_table(args.input)
         info["detail"] = f"{len(data):,} rows x {data.shape[1]} columns"
@@ -466,21 +765,33 @@ def _cmd_apply(args, out=None):
         if column not in X:  # outcome columns are not needed to label rows
             X[column] = float("nan")
     X = X[columns]
-    with progress.step(f"labelling {len(X):,} rows"):
-        X_out = model.transform(X)
+    try:
+        with _warnings_to(progress), progress.step(f"labelling {len(X):,} rows"):
+            X_out = model.transform(X)
+    except ValueError as exc:
+        error = _missing_values_error(exc, model, args)
+        if error is None:
+            raise
+        raise error from None
     if args.id_col:
         X_out.insert(0, args.id_col, data[args.id_col].to_numpy())
     counts = X_out["segment"].value_counts(sort=False)
     print(f"Segments of {args.input} ({len(X_out):,} rows):", file=out)
     for name, n in counts.items():
         print(f"  {name}: {n:,} ({100 * n / max(len(X_out), 1):.1f} %)", file=out)
-    with progress.step(f"writing {args.out}"):
-        path = export_assignments(
-            X_out,
-            Path(args.out) / f"assignments.{args.format}",
-            id_col=args.id_col,
-            format=args.format,
-        )
+    (path,) = _write_folder(
+        args,
+        progress,
+        lambda folder: [
+            export_assignments(
+                X_out,
+                folder / f"assignments.{args.format}",
+                id_col=args.id_col,
+                format=args.format,
+                csv_escape=not args.raw_csv,
+            )
+        ],
+    )
     print(f"Wrote {path}.", file=out)
     progress.done()
     return 0
@@ -510,6 +821,9 @@ def _size(text):
     return value
 
 
+_OUT_HELP = "output folder: new or empty, or replaced with --overwrite"
+
+
 def build_parser():
     """The argument parser of ``sklearn-mece``."""
     parser = argparse.ArgumentParser(
@@ -519,11 +833,24 @@ def build_parser():
 
     def common(p):
         p.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace the contents of a non-empty --out (refused without it); "
+            "the folder is replaced only once every file was written",
+        )
+        p.add_argument(
+            "--raw-csv",
+            action="store_true",
+            help="write CSV text cells verbatim; by default a cell starting with "
+            "=, +, -, @, tab or carriage return gets a leading ' so that a "
+            "spreadsheet does not run it as a formula",
+        )
+        p.add_argument(
             "-q", "--quiet", action="store_true", help="no progress lines on stderr"
         )
 
     demo = sub.add_parser("demo", help="segment mock cart abandoners end to end")
-    demo.add_argument("--out", default="demo-output", help="output folder")
+    demo.add_argument("--out", default="demo-output", help=_OUT_HELP)
     demo.add_argument("--n-users", type=int, default=50_000)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--min-size", type=_size, default=500)
@@ -539,7 +866,7 @@ def build_parser():
         "write assignments, segments.csv/.json and report.html into --out.",
     )
     seg.add_argument("input", help="input .csv or .parquet file")
-    seg.add_argument("--out", required=True, help="output folder")
+    seg.add_argument("--out", required=True, help=_OUT_HELP)
     seg.add_argument(
         "--rules", help="rules file (.json or .toml) replacing the preset's hierarchy"
     )
@@ -555,6 +882,7 @@ def build_parser():
     seg.add_argument("--model", help="save the fitted pipeline here (.skops)")
     seg.add_argument(
         "--nan-segment",
+        metavar="NAME",
         help="route rows with a missing value in a tested column to this segment "
         "(default: such rows are an error)",
     )
@@ -568,12 +896,20 @@ def build_parser():
     app = sub.add_parser(
         "apply",
         help="label new data with a saved model",
-        description="Label new data with a pipeline saved by 'segment --model'.",
+        description="Label new data with a pipeline saved by 'segment --model' "
+        "and write assignments into --out.",
     )
     app.add_argument("input", help="input .csv or .parquet file")
     app.add_argument("--model", required=True, help="a .skops file from segment")
-    app.add_argument("--out", required=True, help="output folder")
+    app.add_argument("--out", required=True, help=_OUT_HELP)
     app.add_argument("--id-col", help="identifier column written with each row")
+    app.add_argument(
+        "--nan-segment",
+        metavar="NAME",
+        help="the segment the model routes rows with a missing value to; it is set "
+        "at fit ('segment --nan-segment NAME --model ...'), so a model fitted "
+        "without it or with another name is refused",
+    )
     app.add_argument(
         "--format", choices=FORMATS, default="csv", help="format of assignments"
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._csv import write_csv
 from ._mece import check_mece
 from .datasets import DEFAULT_REFERENCE_TIME, make_cart_abandoners, select_universe
 from .export import export_assignments, segment_report, to_records
@@ -180,7 +181,9 @@ class MECESegmentationEngine:
         self.universe_ = universe_df
         return self.segments, universe_df
 
-    def export_results(self, segments, filename_prefix="cart_abandoner_segments"):
+    def export_results(
+        self, segments, filename_prefix="cart_abandoner_segments", *, csv_escape=True
+    ):
         """Write ``<prefix>.csv``, ``<prefix>.json`` and the per-user assignment.
 
         Parameters
@@ -189,6 +192,12 @@ class MECESegmentationEngine:
             What :meth:`run_segmentation` returned.
         filename_prefix : str, default="cart_abandoner_segments"
             Path prefix of the files.
+        csv_escape : bool, default=True
+            In the CSV files, prefix text cells and column names that start
+            with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with a
+            single quote, so that a spreadsheet shows them instead of running
+            them as formulas. Numbers are never changed. ``False`` writes every
+            cell verbatim.
 
         Returns
         -------
@@ -201,7 +210,7 @@ class MECESegmentationEngine:
         prefix.parent.mkdir(parents=True, exist_ok=True)
         frame = pd.DataFrame(segments)
         paths = [f"{prefix}.csv", f"{prefix}.json"]
-        frame.to_csv(paths[0], index=False)
+        write_csv(frame, paths[0], csv_escape=csv_escape, index=False)
         Path(paths[1]).write_text(
             json.dumps(to_records(frame), indent=2), encoding="utf-8"
         )
@@ -209,7 +218,7 @@ class MECESegmentationEngine:
         if universe is not None:
             id_col = "user_id" if "user_id" in universe.columns else None
             path = f"{prefix}_assignments.csv"
-            export_assignments(universe, path, id_col=id_col)
+            export_assignments(universe, path, id_col=id_col, csv_escape=csv_escape)
             paths.append(path)
         return paths
 

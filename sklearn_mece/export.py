@@ -7,7 +7,10 @@ strategies); it never refits or recomputes them. :func:`export_report` and
 :func:`export_assignments` write that table and the per-row labels, choosing
 the format from the file suffix (``.csv``, ``.json``, ``.parquet``/``.pq``) or
 ``format=``. JSON is an array of records holding plain scalars (``NaN`` becomes
-``null``), ready for an API.
+``null``), ready for an API. CSV text cells that a spreadsheet would run as a
+formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return)
+are prefixed with a single quote unless ``csv_escape=False``; numbers are
+written as they are.
 """
 
 import json
@@ -16,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ._csv import write_csv
 
 __all__ = [
     "FORMATS",
@@ -302,12 +307,12 @@ def _format_of(path, format):
     )
 
 
-def _write(frame, path, format, *, json_indent=None):
+def _write(frame, path, format, *, json_indent=None, csv_escape=True):
     path = Path(path)
     fmt = _format_of(path, format)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        frame.to_csv(path, index=False)
+        write_csv(frame, path, csv_escape=csv_escape, index=False)
     elif fmt == "parquet":
         try:
             frame.to_parquet(path, index=False)
@@ -326,7 +331,7 @@ def _write(frame, path, format, *, json_indent=None):
     return path
 
 
-def export_report(report, path, *, format=None):
+def export_report(report, path, *, format=None, csv_escape=True):
     """Write a per-segment report (from :func:`segment_report`) to a file.
 
     Parameters
@@ -339,6 +344,12 @@ def export_report(report, path, *, format=None):
     format : {"csv", "json", "parquet"}, optional
         Overrides the suffix. JSON is an indented array of records with plain
         scalars.
+    csv_escape : bool, default=True
+        CSV only: prefix text cells and column names that start with ``=``,
+        ``+``, ``-``, ``@``, a tab or a carriage return with a single quote, so
+        that a spreadsheet shows them instead of running them as formulas
+        (segment names, descriptions and strategies come from the rules).
+        Numbers are never changed. ``False`` writes every cell verbatim.
 
     Returns
     -------
@@ -359,11 +370,18 @@ def export_report(report, path, *, format=None):
     ('High_AOV_Premium', 250, True)
     """
     frame = report.rename_axis(report.index.name or "segment").reset_index()
-    return _write(frame, path, format, json_indent=2)
+    return _write(frame, path, format, json_indent=2, csv_escape=csv_escape)
 
 
 def export_assignments(
-    X_out, path, *, id_col=None, columns=None, segment_column="segment", format=None
+    X_out,
+    path,
+    *,
+    id_col=None,
+    columns=None,
+    segment_column="segment",
+    format=None,
+    csv_escape=True,
 ):
     """Write the segment of every row to a file.
 
@@ -383,6 +401,12 @@ def export_assignments(
         The segment column of ``X_out``.
     format : {"csv", "json", "parquet"}, optional
         Overrides the suffix. JSON is an array of records.
+    csv_escape : bool, default=True
+        CSV only: prefix text cells (identifiers, segment names, tiers) and
+        column names that start with ``=``, ``+``, ``-``, ``@``, a tab or a
+        carriage return with a single quote, so that a spreadsheet shows them
+        instead of running them as formulas. Numbers are never changed.
+        ``False`` writes every cell verbatim.
 
     Returns
     -------
@@ -405,6 +429,16 @@ def export_assignments(
     user_id,segment
     7,A
     8,B
+
+    Text a spreadsheet would run as a formula is neutralised:
+
+    >>> out = pd.DataFrame({"user_id": ["=1+1", "u2"], "segment": ["A", "-B"]})
+    >>> path = export_assignments(out, os.path.join(tempfile.mkdtemp(), "a.csv"),
+    ...                           id_col="user_id")
+    >>> print(path.read_text().strip())
+    user_id,segment
+    '=1+1,A
+    u2,'-B
     """
     wanted = [c for c in (id_col, segment_column) if c is not None]
     wanted += [c for c in ROW_SCORE_COLUMNS if c in X_out and c not in wanted]
@@ -418,7 +452,7 @@ def export_assignments(
     frame = X_out[wanted]
     if id_col is None:
         frame = frame.reset_index(names=X_out.index.name or "row")
-    return _write(frame, path, format)
+    return _write(frame, path, format, csv_escape=csv_escape)
 
 
 def _short_list(columns, limit=12):

@@ -12,11 +12,15 @@ Everything is read from the fitted pipeline (see :func:`segment_report`);
 nothing is refitted. Plots are drawn on :class:`matplotlib.figure.Figure`
 objects with the Agg canvas, never through ``pyplot``, so building a report
 does not touch the global matplotlib state and works without a display. Every
-text taken from the data or the rules is escaped with :func:`html.escape`.
+text taken from the data or the rules is escaped with :func:`html.escape`, and
+every figure is built and rendered with matplotlib's mathtext off
+(``text.parse_math``): a segment or column name such as ``"$x^$"`` is drawn as
+it is, never parsed as a formula.
 """
 
 import base64
 import datetime
+import functools
 import html
 import io
 import math
@@ -56,6 +60,26 @@ _GOOD, _BAD, _NEUTRAL = "#009E73", "#D55E00", "#8C8C8C"
 # ---------------------------------------------------------------------------------
 # figures
 # ---------------------------------------------------------------------------------
+def _plain_text(func):
+    """Run ``func`` with matplotlib's mathtext off: text is drawn as it is.
+
+    Names come from users' rules and data; with mathtext on, ``"$x^$"`` would
+    crash the drawing and ``"a$b$c"`` would be typeset. Text artists read
+    ``text.parse_math`` when they are created, so every function that builds
+    or renders a figure of this module is wrapped (only for its duration;
+    matplotlib's settings are restored afterwards).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def _figure(width, height):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -65,6 +89,7 @@ def _figure(width, height):
     return fig
 
 
+@_plain_text
 def figure_to_data_uri(fig, *, dpi=110):
     """PNG bytes of a figure as a ``data:image/png;base64,...`` URI.
 
@@ -99,6 +124,7 @@ def _tier_colors(tiers):
     return {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(values)}
 
 
+@_plain_text
 def plot_sizes(report, *, min_size=None, max_size=None):
     """Horizontal bars of segment sizes, in hierarchy order.
 
@@ -187,6 +213,7 @@ def _thousands():
     return FuncFormatter(lambda v, _: f"{v:,.0f}")
 
 
+@_plain_text
 def plot_scores(report, dimensions=SCORE_DIMENSIONS):
     """Heat map of each segment's score on every dimension (and the total).
 
@@ -252,6 +279,7 @@ def _level_names(pipeline, feature, n_levels):
     return [str(i) for i in range(n_levels)]
 
 
+@_plain_text
 def plot_cuts(pipeline, X, *, max_features=8):
     """Each learned cut drawn on its feature's histogram.
 
@@ -358,6 +386,7 @@ def _lift_scale(report):
     return 1.0, "outcome units"
 
 
+@_plain_text
 def plot_lift(report):
     """Observed lift (treated minus control rate) with its interval per segment.
 

@@ -153,9 +153,16 @@ def test_observed_lift_flows_into_report_and_html(capsys, csv_path, tmp_path):
         "--model",
         model,
         "--no-html",
+        "--overwrite",
         "-q",
     )
     assert code == 0, stderr
+    # the re-run replaced the folder: no stale report.html or parquet beside it
+    assert sorted(p.name for p in out.iterdir()) == [
+        "assignments.csv",
+        "segments.csv",
+        "segments.json",
+    ]
     fresh = tmp_path / "fresh.csv"
     pd.read_csv(csv_path).drop(columns=["treated", "converted"]).to_csv(fresh)
     code, _, stderr = _run(
@@ -371,3 +378,391 @@ def test_missing_values_error_or_nan_segment(capsys, users, tmp_path):
     assert code == 0
     table = pd.read_csv(tmp_path / "b" / "segments.csv")
     assert table.loc[table["segment"] == "Missing_Data", "size"].item() == 3
+
+
+# ---------------------------------------------------------------------------------
+# CSV injection
+# ---------------------------------------------------------------------------------
+def test_segment_and_apply_neutralise_formulas_in_csv(capsys, users, tmp_path):
+    from test_csv_safety import (
+        HOSTILE_NAMES,
+        HOSTILE_RULES,
+        assert_csv_cells,
+        read_text,
+    )
+
+    data = users.assign(**{"=id": [f"-u{i}" for i in range(len(users))]})
+    data["delta"] = -data["avg_order_value"]
+    path = tmp_path / "users.csv"
+    data.to_csv(path, index=False)
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(HOSTILE_RULES))
+    model = tmp_path / "m.skops"
+    code, _, err = _run(
+        capsys, "segment", path, "--out", tmp_path / "o", "--rules", rules,
+        "--min-size", 0, "--id-col", "=id", "--model", model, "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    segments = pd.read_csv(tmp_path / "o" / "segments.csv")
+    assert segments["segment"].tolist() == ["'" + n for n in HOSTILE_NAMES]
+    assert segments["strategy"].iloc[0] == "'@cmd|' /C calc'!A0"
+    html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert "@evil" in html  # the HTML shows the names as they are
+
+    code, _, err = _run(
+        capsys, "apply", path, "--model", model, "--out", tmp_path / "a",
+        "--id-col", "=id", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    for folder in ("o", "a"):
+        assignments = tmp_path / folder / "assignments.csv"
+        written = pd.read_csv(assignments)
+        # what was written, before neutralising: the ids and the model's names
+        frame = data[["=id"]].assign(
+            segment=written["segment"].str[1:],
+            segment_score=written["segment_score"],
+            segment_tier=written["segment_tier"],
+        )
+        assert set(frame["segment"]) <= set(HOSTILE_NAMES)
+        rows = assert_csv_cells(read_text(assignments), frame, index=False)
+        assert rows[0][0] == "'=id" and all(row[0].startswith("'-") for row in rows[1:])
+
+    code, _, err = _run(
+        capsys, "apply", path, "--model", model, "--out", tmp_path / "raw",
+        "--id-col", "=id", "--raw-csv", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    raw = pd.read_csv(tmp_path / "raw" / "assignments.csv")
+    assert raw.columns[0] == "=id" and set(raw["segment"]) <= set(HOSTILE_NAMES)
+
+
+# ---------------------------------------------------------------------------------
+# version warning, --nan-segment at apply
+# ---------------------------------------------------------------------------------
+@pytest.fixture
+def model_path(capsys, csv_path, tmp_path):
+    model = tmp_path / "model.skops"
+    code, _, err = _run(
+        capsys, "segment", csv_path, "--out", tmp_path / "fit", "--model", model,
+        "--min-size", 50, "--no-html", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    return model
+
+
+def test_apply_shows_the_version_mismatch_warning(
+    capsys, csv_path, model_path, tmp_path, monkeypatch
+):
+    import sklearn_mece
+
+    monkeypatch.setattr(sklearn_mece, "__version__", "99.0.0")
+    code, _, err = _run(
+        capsys, "apply", csv_path, "--model", model_path, "--out", tmp_path / "a",
+        "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    warnings_shown = [
+        line for line in err.splitlines() if line.startswith("sklearn-mece: warning:")
+    ]
+    assert warnings_shown, err
+    assert "99.0.0" in warnings_shown[0] and "0.1.0" in warnings_shown[0]
+    assert len(warnings_shown) == len(set(warnings_shown))  # each shown once
+    assert (tmp_path / "a" / "assignments.csv").is_file()
+
+
+@pytest.fixture
+def data_with_nan(users, tmp_path):
+    data = users.copy()
+    data.loc[data.index[:4], "engagement_score"] = np.nan
+    path = tmp_path / "with_nan.csv"
+    data.to_csv(path, index=False)
+    return path
+
+
+def test_apply_missing_values_suggests_what_works(
+    capsys, model_path, data_with_nan, tmp_path
+):
+    code, _, err = _run(
+        capsys, "apply", data_with_nan, "--model", model_path, "--out",
+        tmp_path / "a",
+    )  # fmt: skip
+    assert code == 2
+    line = _error_line(err)
+    assert "'engagement_score'" in line and "4 row(s)" in line
+    assert "fitted without a missing-value segment" in line
+    assert f"segment INPUT --nan-segment NAME --model {model_path}" in line
+    assert not (tmp_path / "a").exists()
+
+    # the flag cannot add a missing-value segment to a model fitted without one
+    code, _, err = _run(
+        capsys, "apply", data_with_nan, "--model", model_path, "--out",
+        tmp_path / "a", "--nan-segment", "Unknown",
+    )  # fmt: skip
+    assert code == 2
+    line = _error_line(err)
+    assert "--nan-segment 'Unknown'" in line and "cannot be added after fit" in line
+    assert f"--nan-segment Unknown --model {model_path}" in line
+
+
+def test_apply_nan_segment_with_a_model_fitted_with_it(
+    capsys, csv_path, data_with_nan, tmp_path
+):
+    model = tmp_path / "nan.skops"
+    code, _, err = _run(
+        capsys, "segment", csv_path, "--out", tmp_path / "fit", "--model", model,
+        "--nan-segment", "Unknown", "--min-size", 50, "--no-html", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    for flags in ([], ["--nan-segment", "Unknown"]):
+        out = tmp_path / f"a{len(flags)}"
+        code, _, err = _run(
+            capsys, "apply", data_with_nan, "--model", model, "--out", out, *flags
+        )
+        assert code == 0, err
+        labels = pd.read_csv(out / "assignments.csv")["segment"]
+        assert (labels.iloc[:4] == "Unknown").all()
+        assert (labels.iloc[4:] != "Unknown").all()
+    code, _, err = _run(
+        capsys, "apply", data_with_nan, "--model", model, "--out", tmp_path / "b",
+        "--nan-segment", "Missing",
+    )  # fmt: skip
+    assert code == 2
+    line = _error_line(err)
+    assert "routes missing values to 'Unknown'" in line
+    assert not (tmp_path / "b").exists()
+
+
+def test_help_mentions_the_new_flags(capsys):
+    for command, flags in (
+        ("segment", ("--overwrite", "--raw-csv", "--nan-segment")),
+        ("apply", ("--overwrite", "--raw-csv", "--nan-segment")),
+        ("demo", ("--overwrite", "--raw-csv")),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        for flag in flags:
+            assert flag in text, (command, flag)
+
+
+# ---------------------------------------------------------------------------------
+# output folders: all or nothing
+# ---------------------------------------------------------------------------------
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
+
+
+def _no_temporary_folders(parent):
+    leftovers = [p.name for p in Path(parent).iterdir() if p.name.startswith(".")]
+    assert not leftovers, leftovers
+
+
+def _failing_html(monkeypatch):
+    import sklearn_mece.report
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full while writing report.html")
+
+    monkeypatch.setattr(sklearn_mece.report, "write_html_report", fail)
+
+
+def test_failed_segment_leaves_no_folder(capsys, csv_path, tmp_path, monkeypatch):
+    _failing_html(monkeypatch)
+    out = tmp_path / "new" / "out"
+    model = tmp_path / "model.skops"
+    code, _, err = _run(
+        capsys, "segment", csv_path, "--out", out, "--model", model, "-q"
+    )
+    assert code == 2
+    assert "disk full" in _error_line(err)
+    assert not out.exists() and not model.exists()
+    assert not out.parent.exists()  # nor the parent folder the run created
+    _no_temporary_folders(tmp_path)
+
+
+def test_failed_rerun_leaves_the_previous_folder_untouched(
+    capsys, csv_path, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "segment", csv_path, "--out", out, "-q")
+    assert code == 0, err
+    before = _snapshot(out)
+    assert "report.html" in before
+    _failing_html(monkeypatch)
+    code, _, err = _run(
+        capsys, "segment", csv_path, "--out", out, "--overwrite", "--min-size", 0,
+        "--format", "json", "-q",
+    )  # fmt: skip
+    assert code == 2
+    assert _snapshot(out) == before
+    _no_temporary_folders(tmp_path)
+
+
+def test_a_non_empty_out_needs_overwrite(capsys, csv_path, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("previous run")
+    (out / "notes.txt").write_text("mine")
+    for command in (
+        ["segment", csv_path, "--out", out],
+        ["apply", csv_path, "--model", tmp_path / "m.skops", "--out", out],
+        ["demo", "--out", out, "--n-users", 100],
+    ):
+        code, _, err = _run(capsys, *command)
+        assert code == 2
+        line = _error_line(err)
+        assert "is not empty" in line and "--overwrite" in line and str(out) in line
+        assert _snapshot(out) == {"notes.txt": b"mine", "report.html": b"previous run"}
+
+    # --overwrite replaces the contents: nothing stale is left beside the new files
+    model = out / "model.skops"  # a model inside --out is part of the new folder
+    code, _, err = _run(
+        capsys, "segment", csv_path, "--out", out, "--overwrite", "--no-html",
+        "--model", model, "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert sorted(_snapshot(out)) == [
+        "assignments.csv",
+        "model.skops",
+        "segments.csv",
+        "segments.json",
+    ]
+    _no_temporary_folders(tmp_path)
+    # an empty folder is fine without the flag
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = _run(
+        capsys, "apply", csv_path, "--model", model, "--out", empty, "-q"
+    )
+    assert code == 0, err
+    assert sorted(_snapshot(empty)) == ["assignments.csv"]
+    _no_temporary_folders(tmp_path)
+
+
+def test_overwrite_never_deletes_the_input(capsys, csv_path, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    inside = out / "users.csv"
+    inside.write_bytes(csv_path.read_bytes())
+    code, _, err = _run(capsys, "segment", inside, "--out", out, "--overwrite")
+    assert code == 2
+    line = _error_line(err)
+    assert "would delete the input file" in line
+    assert inside.is_file()
+
+
+def test_out_that_is_a_file(capsys, csv_path, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    code, _, err = _run(capsys, "segment", csv_path, "--out", target, "--overwrite")
+    assert code == 2
+    assert "is not a folder" in _error_line(err)
+    assert target.read_text() == "x"
+
+
+def test_failed_apply_leaves_no_folder(
+    capsys, csv_path, model_path, tmp_path, monkeypatch
+):
+    import sklearn_mece.cli
+
+    write = sklearn_mece.cli.export_assignments
+
+    def fail(X_out, path, **kwargs):
+        write(X_out.head(10), path, **kwargs)  # a partial file, then the failure
+        raise OSError("no space left")
+
+    monkeypatch.setattr(sklearn_mece.cli, "export_assignments", fail)
+    out = tmp_path / "applied"
+    code, _, err = _run(capsys, "apply", csv_path, "--model", model_path, "--out", out)
+    assert code == 2 and "no space left" in _error_line(err)
+    assert not out.exists()
+    _no_temporary_folders(tmp_path)
+
+
+def test_overwrite_in_the_current_folder(capsys, csv_path, tmp_path, monkeypatch):
+    # the folder keeps its identity (a shell may be in it, it may be a mount)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "old.csv").write_text("stale")
+    monkeypatch.chdir(work)
+    code, _, err = _run(
+        capsys, "segment", csv_path, "--out", ".", "--overwrite", "--no-html", "-q"
+    )
+    assert code == 0, err
+    assert Path.cwd() == work and work.is_dir()
+    assert sorted(_snapshot(work)) == [
+        "assignments.csv",
+        "segments.csv",
+        "segments.json",
+    ]
+
+
+# ---------------------------------------------------------------------------------
+# errors are one line
+# ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("what", ["datetime", "timedelta"])
+def test_a_date_feature_is_a_one_line_error(capsys, users, tmp_path, what):
+    polars = pytest.importorskip("polars")
+    data = users.copy()
+    if what == "datetime":
+        data["avg_order_value"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(
+            data["avg_order_value"], unit="s"
+        )
+        column = "avg_order_value"
+    else:
+        data["days_since_last_order"] = pd.to_timedelta(
+            data["days_since_last_order"], unit="D"
+        )
+        column = "days_since_last_order"
+    path = tmp_path / "dates.parquet"
+    polars.from_pandas(data).write_parquet(path)
+    code, _, err = _run(capsys, "segment", path, "--out", tmp_path / "o")
+    assert code == 2
+    line = _error_line(err)
+    assert repr(column) in line and "numeric" in line
+    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_date_feature_at_apply_is_a_one_line_error(
+    capsys, users, model_path, tmp_path
+):
+    data = users.copy()
+    data["days_since_last_order"] = pd.to_timedelta(
+        data["days_since_last_order"], unit="D"
+    )
+    path = tmp_path / "dates.parquet"
+    data.to_parquet(path)
+    code, _, err = _run(
+        capsys, "apply", path, "--model", model_path, "--out", tmp_path / "o"
+    )
+    assert code == 2
+    line = _error_line(err)
+    assert "'days_since_last_order'" in line and "numeric" in line
+
+
+@pytest.mark.parametrize("kind", ["directory", "not-json", "zip"])
+def test_bad_rules_and_model_files_are_one_line(capsys, csv_path, tmp_path, kind):
+    import zipfile
+
+    bad = tmp_path / f"bad.{'json' if kind != 'zip' else 'skops'}"
+    if kind == "directory":
+        bad.mkdir()
+    elif kind == "not-json":
+        bad.write_bytes(b"\x00\xff not json")
+    else:
+        with zipfile.ZipFile(bad, "w") as archive:
+            archive.writestr("schema.json", "{broken")
+    if kind == "zip":
+        argv = ["apply", csv_path, "--model", bad, "--out", tmp_path / "o"]
+        expected = "cannot load model"
+    else:
+        argv = ["segment", csv_path, "--out", tmp_path / "o", "--rules", bad]
+        expected = "bad rules file"
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    line = _error_line(err)
+    assert expected in line and str(bad) in line
+    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()

@@ -175,3 +175,52 @@ def test_report_of_a_cluster_pipeline(preset_data):
     page = html_report(pipe, out)
     assert len(_images(page)) == 2  # sizes and scores: no thresholder, no lift
     assert "no declared rules" in page
+
+
+def test_names_are_plain_text_never_mathtext(preset_data):
+    import io
+
+    import matplotlib
+    from matplotlib.text import Text
+
+    column = "$\\alpha$ <b>aov</b>"  # a hostile column name, thresholded
+    X = preset_data.assign(**{column: preset_data["avg_order_value"]})
+    names = ["$x^$", "a$b$c", "\\frac", "<script>alert(1)</script>"]
+    rules = {
+        "levels": {column: {"names": ["$lo", "hi$^"], "percentiles": [50]}},
+        "segments": [
+            {"name": names[0], "when": [[column, "==", "hi$^"]]},
+            {"name": names[1], "when": [["days_since_last_order", "<=", 30]]},
+            {"name": names[2], "when": [["engagement_score", ">", 0.6]]},
+        ],
+        "else": {"name": names[3], "strategy": "$\\sqrt{x}$ <i>offer</i>"},
+    }
+    pipe = make_cart_abandoner_pipeline(min_size=0, max_size=None, rules=rules)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = pipe.fit_transform(X)
+    report = _with_scores_and_lift(segment_report(pipe, out))
+    assert list(report.index) == names
+
+    page = html_report(pipe, out, report=report)
+    assert len(_images(page)) == 4  # sizes, scores, cuts, lift: none crashed
+    assert "<script>" not in page and "<b>aov</b>" not in page
+    assert "<i>offer</i>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "$\\alpha$ &lt;b&gt;aov&lt;/b&gt;" in page and "a$b$c" in page
+
+    figures = [
+        plot_sizes(report, min_size=10, max_size=2_000),
+        plot_scores(report),
+        plot_cuts(pipe, out),
+        plot_lift(report),
+    ]
+    for fig in figures:
+        texts = [t for t in fig.findobj(Text) if "$" in t.get_text()]
+        assert texts  # the names with dollars are drawn ...
+        assert not any(t.get_parse_math() for t in texts)  # ... as plain text
+        fig.savefig(io.BytesIO(), format="png")  # also rendered outside the report
+    shown = {t.get_text() for fig in figures for t in fig.findobj(Text)}
+    assert set(names) <= shown and "hi$^" in shown
+    assert any(column in text for text in shown)
+    assert matplotlib.rcParams["text.parse_math"]  # restored after each call
