@@ -39,6 +39,10 @@ def _roll_permutation(doms):
     return perm
 
 
+#: Slot-matrix cells per block when rules are evaluated row by row.
+_ROW_BY_ROW_CELLS = 1 << 22
+
+
 def _float_level_codes(values, n_levels, name):
     """Integer codes of a float level column, or None if any value is invalid.
 
@@ -400,12 +404,20 @@ class HierarchicalSegmenter(SegmentOutputMixin):
                 index += self._slots(X, var) * stride
                 stride *= domain_size(var)
             return self.rule_table_[index]
-        slots = np.column_stack([self._slots(X, v) for v in variables])
-        result = first_match(slots, self.conditions_)
-        missing = np.zeros(n, dtype=bool)
-        for j, var in enumerate(variables):
-            missing |= slots[:, j] == domain_size(var) - 1
-        result[missing] = -1
+        # no table (too many combinations): rules row by row, in blocks of
+        # rows so the slot matrix stays small however many tests there are;
+        # the whole column is validated first, so errors count every row
+        for var in variables:
+            self._slots(X, var)
+        result = np.empty(n, dtype=np.int32)
+        step = max(1, _ROW_BY_ROW_CELLS // max(1, len(variables)))
+        for lo in range(0, n, step):
+            block = X.iloc[lo : lo + step] if hasattr(X, "iloc") else X[lo : lo + step]
+            slots = np.column_stack([self._slots(block, v) for v in variables])
+            index = first_match(slots, self.conditions_)
+            for j, var in enumerate(variables):
+                index[slots[:, j] == domain_size(var) - 1] = -1
+            result[lo : lo + step] = index
         return result
 
     # -- fast path ----------------------------------------------------------------
