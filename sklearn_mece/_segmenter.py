@@ -489,7 +489,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         raise ValueError(
             f"Missing values (NaN) in tested column(s) ({detail}). A missing value "
             "never satisfies or fails a rule silently: clean the data or set "
-            "nan_segment='<name>' (CLI: --nan-segment NAME) to route these rows to "
+            "nan_segment='<name>' (CLI: segment --nan-segment NAME) to route these rows to "
             "their own segment."
         )
 

@@ -23,7 +23,17 @@ Sketch objects are not picklable; the estimator stores their
 ``serialize()``-d bytes, which pickle and save with skops like any attribute.
 DataSketches needs writable, contiguous float64 arrays (pandas 3 hands out
 read-only views): values are copied once per chunk, NaN removed.
+
+Serialized sketches are checked before DataSketches sees them. Its
+deserialiser trusts the header: a sketch whose level boundaries are
+inconsistent deserializes, then reads and writes out of bounds (the process
+dies) at the next update, merge or quantile. Bytes can come from a model file,
+so :func:`validate_sketch` checks them against the KLL serialization format
+(apache/datasketches-cpp, ``kll_sketch.hpp``) and every function here
+deserializes through it.
 """
+
+import struct
 
 import numpy as np
 
@@ -34,6 +44,7 @@ __all__ = [
     "rank_error",
     "sketch_quantiles",
     "update_sketch",
+    "validate_sketch",
 ]
 
 #: Default ``k`` of the sketches (rank error ~0.28 % with 99 % confidence).
@@ -84,8 +95,171 @@ def empty_sketch(k):
     return bytes(_kll()(int(k)).serialize())
 
 
+# -- the serialized KLL doubles sketch (datasketches-cpp kll_sketch.hpp) -------------
+#  byte 0 preamble ints (2: empty or single item, 5: otherwise), 1 serial version
+#  (1, or 2 for a single item), 2 family id (15), 3 flags (bit 0 empty, 1 level zero
+#  sorted, 2 single item), 4-5 k (uint16), 6 m (8), 7 unused.
+#  Empty: nothing more. Single item: the item (float64), 16 bytes in all.
+#  Otherwise: 8-15 n (uint64), 16-17 min k (uint16), 18 number of levels, 19 unused,
+#  then the level boundaries but the last (uint32 each; the last one is the total
+#  capacity, derived from k and the number of levels), min and max (float64) and
+#  the retained items (float64), from the first boundary to the capacity.
+_FAMILY = 15
+_M = 8
+_MIN_K = 8
+_EMPTY, _SORTED, _SINGLE = 1, 2, 4
+_PREAMBLE = struct.Struct("<BBBBHBB")
+_FULL_PREAMBLE = struct.Struct("<QHBB")
+_DATA_START = 20
+_EMPTY_SIZE = 8
+_SINGLE_ITEM_SIZE = 16
+# level capacities use k * (2/3)**depth with depth <= 60 (int_cap_aux)
+_MAX_LEVELS = 61
+
+
+def _level_capacity_aux(k, depth):
+    # kll_helper::int_cap_aux_aux: round(k * (2/3)**depth) in integers
+    return ((((2 * k) << depth) // 3**depth) + 1) >> 1
+
+
+def _total_capacity(k, num_levels):
+    """Items a sketch of ``num_levels`` levels holds (kll_helper::compute_total_capacity)."""
+    total = 0
+    for height in range(num_levels):
+        depth = num_levels - height - 1
+        if depth <= 30:
+            cap = _level_capacity_aux(k, depth)
+        else:
+            half = depth // 2
+            cap = _level_capacity_aux(_level_capacity_aux(k, half), depth - half)
+        total += max(_M, cap)
+    return total
+
+
+def validate_sketch(data):
+    """Check serialized KLL doubles sketch bytes before deserializing them.
+
+    Every field is checked against the serialization format of Apache
+    DataSketches (preamble, serial version, family, flags, ``k``, ``m``,
+    ``n``, ``min_k``, the level boundaries against the capacity that ``k``
+    and the number of levels imply, the exact length) and against what the
+    sketch's own invariants require: the levels weigh exactly ``n``
+    (level ``h`` counts ``2**h``), levels above zero are sorted (level zero
+    too when flagged sorted), items are finite and within ``[min, max]``.
+    Only the level-zero-sorted flag when cleared, ``min_k`` (any value in
+    ``[8, k]``) and ``k`` of an empty sketch can change without being
+    noticed; none of them can make DataSketches read out of bounds.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        A serialized ``kll_doubles_sketch``.
+
+    Returns
+    -------
+    bytes
+        ``data`` as bytes, safe to deserialize.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not bytes-like.
+    ValueError
+        If ``data`` is not a well-formed KLL doubles sketch.
+
+    Examples
+    --------
+    >>> data = update_sketch(empty_sketch(200), np.arange(10.0))
+    >>> validate_sketch(data) == data
+    True
+    >>> validate_sketch(data[:-1])
+    Traceback (most recent call last):
+    ...
+    ValueError: malformed KLL sketch: 119 bytes, its header describes 120
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"a serialized KLL sketch must be bytes, got {type(data).__name__}"
+        )
+    data = bytes(data)
+    size = len(data)
+
+    def bad(problem):
+        return ValueError(f"malformed KLL sketch: {problem}")
+
+    if size < _EMPTY_SIZE:
+        raise bad(f"{size} bytes, even an empty sketch has {_EMPTY_SIZE}")
+    preamble, version, family, flags, k, m, unused = _PREAMBLE.unpack_from(data)
+    if family != _FAMILY:
+        raise bad(f"family id {family}, a KLL sketch has {_FAMILY}")
+    if version not in (1, 2):
+        raise bad(f"serial version {version}, expected 1 or 2")
+    if m != _M:
+        raise bad(f"m is {m}, expected {_M}")
+    if k < _MIN_K:
+        raise bad(f"k is {k}, at least {_MIN_K} expected")
+    if flags & ~(_EMPTY | _SORTED | _SINGLE):
+        raise bad(f"unknown flags {flags:#04x}")
+    empty, single = bool(flags & _EMPTY), bool(flags & _SINGLE)
+    if empty and single:
+        raise bad("flagged both empty and single-item")
+    expected = 2 if empty or single else 5
+    if preamble != expected:
+        raise bad(f"{preamble} preamble ints, expected {expected}")
+    if unused:
+        raise bad("unused header byte is not zero")
+    if empty or single:
+        expected = _EMPTY_SIZE if empty else _SINGLE_ITEM_SIZE
+        if size != expected:
+            raise bad(f"{size} bytes, its header describes {expected}")
+        if single and not np.isfinite(np.frombuffer(data, "<f8", 1, _EMPTY_SIZE)[0]):
+            raise bad("its item is not finite")
+        return data
+
+    if size < _DATA_START:
+        raise bad(f"{size} bytes, its header alone has {_DATA_START}")
+    n, min_k, num_levels, unused = _FULL_PREAMBLE.unpack_from(data, _EMPTY_SIZE)
+    if unused:
+        raise bad("unused header byte is not zero")
+    if not _MIN_K <= min_k <= k:
+        raise bad(f"min k is {min_k}, expected {_MIN_K} to k={k}")
+    # a sketch grows a level when its top level is full: level h holds a value of
+    # weight 2**h, so n >= 2**(num_levels - 1) (kll_helper::ub_on_num_levels)
+    if not 1 <= num_levels <= min(_MAX_LEVELS, n.bit_length()):
+        raise bad(f"{num_levels} levels for n={n}")
+    items_start = _DATA_START + 4 * num_levels
+    if size < items_start:
+        raise bad(f"{size} bytes, its header describes more")
+    capacity = _total_capacity(k, num_levels)
+    levels = np.frombuffer(data, "<u4", num_levels, _DATA_START).tolist() + [capacity]
+    if any(lo > hi for lo, hi in zip(levels, levels[1:])) or levels[0] >= capacity:
+        raise bad(
+            f"level boundaries {levels[:-1]} are not increasing up to the "
+            f"capacity {capacity} of k={k} with {num_levels} levels"
+        )
+    retained = capacity - levels[0]
+    expected = items_start + 8 * (2 + retained)
+    if size != expected:
+        raise bad(f"{size} bytes, its header describes {expected}")
+    weight = sum((hi - lo) << h for h, (lo, hi) in enumerate(zip(levels, levels[1:])))
+    if weight != n:
+        raise bad(f"its levels hold a weight of {weight}, but n is {n}")
+    low, high = np.frombuffer(data, "<f8", 2, items_start)
+    items = np.frombuffer(data, "<f8", retained, items_start + 16)
+    if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(items).all()):
+        raise bad("it holds non-finite values")
+    if low > high or items.min() < low or items.max() > high:
+        raise bad("its items are not within its min and max")
+    for h, (lo, hi) in enumerate(zip(levels, levels[1:])):
+        if (h or flags & _SORTED) and np.any(
+            np.diff(items[lo - levels[0] : hi - levels[0]]) < 0
+        ):
+            raise bad(f"level {h} is not sorted")
+    return data
+
+
 def _load(data):
-    return _kll().deserialize(bytes(data))
+    return _kll().deserialize(validate_sketch(data))
 
 
 def update_sketch(data, values):

@@ -1,27 +1,93 @@
 """Safe persistence of fitted segmenters (skops format).
 
 :func:`save` writes any fitted estimator or pipeline of this package with
-`skops <https://skops.readthedocs.io>`_; :func:`load` reads it back trusting only
-the types of sklearn-mece and scikit-learn (plus what skops trusts by default:
-numpy arrays and Python builtins). A file holding any other type is refused
-before anything in it is constructed. ``joblib.dump``/``joblib.load`` work too,
-for files you produced yourself.
+`skops <https://skops.readthedocs.io>`_; :func:`load` reads it back trusting
+only :data:`TRUSTED_TYPES`: the exact classes a fitted sklearn-mece pipeline
+holds. A file naming anything else (a function, a module, another class), or
+asking skops to build a value in any way but the ones those pipelines use, is
+refused before anything in it is constructed. ``joblib.dump``/``joblib.load``
+work too, for files you produced yourself (and for pipelines holding other
+estimators, e.g. a custom clusterer).
+
+A file is also checked where a well-typed but crafted value could crash the
+process later: the serialized quantile sketches of every
+:class:`PercentileThresholder` (fed to a native deserialiser by ``partial_fit``
+and ``merge``) and the k-d trees of nearest-neighbour predictors (indexed
+without bounds checks by ``predict``).
 
 Every fitted estimator records the sklearn-mece version it was fitted with;
 loading it under another version warns (scikit-learn does the same for its own
 version).
 """
 
+import io
+import json
 import os
+import zipfile
 
-__all__ = ["TRUSTED_MODULES", "UntrustedTypeError", "load", "save", "untrusted_types"]
+import numpy as np
 
-#: Module prefixes whose types :func:`load` trusts.
-TRUSTED_MODULES = ("sklearn_mece.", "sklearn.")
+__all__ = ["TRUSTED_TYPES", "UntrustedTypeError", "load", "save", "untrusted_types"]
+
+#: Every class a file may name, by the fully qualified name skops records.
+#: Derived from the fitted state of every configuration the tests save: the
+#: estimators of this package and ``SegmentationPipeline``; scikit-learn's
+#: ``Pipeline`` (``make_pipeline`` of our steps); the clusterers
+#: ``ClusterSegmenter`` accepts that skops can save (``Birch`` it cannot), its
+#: scalers, and its default inductive predictor (``KNeighborsClassifier``, which
+#: holds a ``KDTree`` and its metric); the builtins and numpy types of fitted
+#: attributes. ``tests/test_security.py`` checks that every type in a file saved
+#: from those configurations is listed here and that every entry is a class.
+TRUSTED_TYPES = (
+    "builtins.bytes",
+    "builtins.dict",
+    "builtins.int",
+    "builtins.list",
+    "builtins.str",
+    "builtins.tuple",
+    "numpy.float64",
+    "numpy.ndarray",
+    "sklearn.cluster._agglomerative.AgglomerativeClustering",
+    "sklearn.cluster._dbscan.DBSCAN",
+    "sklearn.cluster._hdbscan.hdbscan.HDBSCAN",
+    "sklearn.cluster._kmeans.KMeans",
+    "sklearn.cluster._kmeans.MiniBatchKMeans",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.mixture._gaussian_mixture.GaussianMixture",
+    "sklearn.neighbors._classification.KNeighborsClassifier",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.MinMaxScaler",
+    "sklearn.preprocessing._data.RobustScaler",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn_mece._cluster.ClusterSegmenter",
+    "sklearn_mece._scorer.SegmentScorer",
+    "sklearn_mece._segmenter.HierarchicalSegmenter",
+    "sklearn_mece._thresholder.PercentileThresholder",
+    "sklearn_mece.presets.SegmentationPipeline",
+)
+
+# How skops may build values from a file: the node kinds saved pipelines use.
+# The others call or return what they name: a function (FunctionNode,
+# PartialNode), a constructor called with arguments from the file
+# (ConstructorFromReduceNode, ReduceNode kinds), a method (MethodNode), an
+# ``operator`` callable (OperatorFuncNode), ...
+_NODE_KINDS = frozenset(
+    {
+        "BytesNode",
+        "DictNode",
+        "JsonNode",
+        "ListNode",
+        "NdArrayNode",
+        "ObjectNode",
+        "TupleNode",
+        "TypeNode",
+    }
+)
 
 
 class UntrustedTypeError(ValueError):
-    """A model file holds types outside sklearn-mece and scikit-learn."""
+    """A model file names a type (or a way to build one) :func:`load` refuses."""
 
 
 def _skops_io():
@@ -66,8 +132,76 @@ def save(estimator, path):
     return path
 
 
+def _invalid(path, problem):
+    return ValueError(
+        f"Cannot load {path!r}: not a valid sklearn-mece model file: {problem}"
+    )
+
+
+def _read(path):
+    """The bytes of the file and its parsed ``schema.json``."""
+    with open(path, "rb") as f:  # a missing file keeps FileNotFoundError
+        data = f.read()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except Exception as exc:  # noqa: BLE001 - whatever the format problem
+        raise _invalid(path, f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise _invalid(path, "schema.json does not describe an object")
+    return data, schema
+
+
+def _schema_refusals(schema, path):
+    """Names and node kinds of ``schema`` that :func:`load` refuses.
+
+    Walks every object of the schema that skops would read as a node (any
+    mapping with a ``__loader__``), wherever it sits, so nothing that skops
+    constructs escapes the check.
+    """
+    trusted = set(TRUSTED_TYPES)
+    refused = set()
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        stack.extend(item.values())
+        if "__loader__" not in item:
+            continue
+        kind, module, name = (
+            item.get(k) for k in ("__loader__", "__module__", "__class__")
+        )
+        if not all(isinstance(v, str) for v in (kind, module, name)):
+            raise _invalid(path, f"malformed node {json.dumps(item)[:80]}")
+        qualified = f"{module}.{name}"
+        if kind not in _NODE_KINDS:
+            refused.add(f"{qualified} ({kind})")
+        elif qualified not in trusted:
+            refused.add(qualified)
+    return refused
+
+
+def _refusals(path):
+    """Everything in the file at ``path`` that :func:`load` refuses, and its bytes."""
+    sio = _skops_io()
+    data, schema = _read(path)
+    refused = _schema_refusals(schema, path)
+    if not refused:
+        # skops' own audit too, for anything it reports beyond the nodes' names
+        try:
+            reported = sio.get_untrusted_types(data=data)
+        except Exception as exc:  # noqa: BLE001 - whatever the format problem
+            raise _invalid(path, f"{type(exc).__name__}: {exc}") from exc
+        refused = set(reported) - set(TRUSTED_TYPES)
+    return sorted(refused), data
+
+
 def untrusted_types(path):
-    """Types in the file at ``path`` outside sklearn-mece and scikit-learn.
+    """What in the file at ``path`` :func:`load` refuses.
 
     Parameters
     ----------
@@ -77,10 +211,87 @@ def untrusted_types(path):
     Returns
     -------
     list of str
-        Fully qualified type names :func:`load` would refuse.
+        Fully qualified names outside :data:`TRUSTED_TYPES`, and
+        ``"name (NodeKind)"`` for values skops would build in a way saved
+        pipelines never use (calling a function, a method, ...). Empty when
+        :func:`load` accepts the file's types.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a skops file (corrupt, truncated, not a zip).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sklearn_mece import PercentileThresholder, save
+    >>> t = PercentileThresholder((50,)).fit(np.arange(10.0).reshape(-1, 1))
+    >>> untrusted_types(save(t, os.path.join(tempfile.mkdtemp(), "t.skops")))
+    []
     """
-    names = _skops_io().get_untrusted_types(file=os.fspath(path))
-    return sorted(n for n in names if not n.startswith(TRUSTED_MODULES))
+    return _refusals(os.fspath(path))[0]
+
+
+def _children(item, where):
+    from sklearn.base import BaseEstimator
+
+    if isinstance(item, dict):
+        return [(f"{where}[{k!r}]", v) for k, v in item.items()]
+    if isinstance(item, (list, tuple)):
+        return [(f"{where}[{i}]", v) for i, v in enumerate(item)]
+    if isinstance(item, BaseEstimator):
+        return [(f"{where}.{k}", v) for k, v in vars(item).items()]
+    return []
+
+
+def _check_kd_tree(tree):
+    """A k-d tree must be the tree of its own data (queries trust its indices)."""
+    from sklearn.metrics._dist_metrics import EuclideanDistance64
+    from sklearn.neighbors import KDTree
+
+    state = tree.__getstate__()
+    if len(state) != 13:  # the layout of scikit-learn's BinaryTree.__getstate__
+        raise ValueError("unexpected k-d tree state; cannot check it")
+    data, leaf_size, metric, weight = state[0], state[4], state[11], state[12]
+    if type(metric) is not EuclideanDistance64:
+        raise ValueError("its k-d tree does not use the Euclidean metric")
+    fresh = KDTree(data, leaf_size=leaf_size, sample_weight=weight).__getstate__()
+    # data, index, nodes, node bounds, leaf size, levels and nodes; sample weight
+    for i in (*range(7), 12):
+        if not np.array_equal(np.asarray(state[i]), np.asarray(fresh[i])):
+            raise ValueError("its k-d tree is not the tree of its data")
+
+
+def _check_state(model, path):
+    """Validate what native code would trust in the loaded ``model``."""
+    from sklearn.neighbors import KDTree
+
+    from . import _sketch
+    from ._thresholder import PercentileThresholder
+
+    seen = set()
+    stack = [("model", model)]
+    while stack:
+        where, item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        try:
+            if isinstance(item, KDTree):
+                _check_kd_tree(item)
+            elif isinstance(item, PercentileThresholder):
+                sketches = getattr(item, "sketches_", {})
+                if not isinstance(sketches, dict):
+                    raise ValueError("sketches_ is not a dict")
+                for column, data in sketches.items():
+                    try:
+                        _sketch.validate_sketch(data)
+                    except (TypeError, ValueError) as exc:
+                        raise ValueError(f"column {column!r}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - whatever the state problem
+            raise _invalid(path, f"{where} ({type(item).__name__}): {exc}") from exc
+        stack.extend(_children(item, where))
 
 
 def load(path):
@@ -98,9 +309,16 @@ def load(path):
 
     Raises
     ------
+    FileNotFoundError
+        If there is no file at ``path``.
     UntrustedTypeError
-        If the file holds a type outside sklearn-mece, scikit-learn and skops'
-        defaults; nothing in it is constructed then.
+        If the file names anything outside :data:`TRUSTED_TYPES` (listed in
+        the message, as :func:`untrusted_types` returns them); nothing in it
+        is constructed then.
+    ValueError
+        If the file is not a valid model file: not a zip, truncated,
+        corrupt, or holding malformed fitted state (e.g. the quantile
+        sketches of a :class:`PercentileThresholder`).
 
     Examples
     --------
@@ -113,11 +331,15 @@ def load(path):
     """
     sio = _skops_io()
     path = os.fspath(path)
-    names = sio.get_untrusted_types(file=path)
-    refused = sorted(n for n in names if not n.startswith(TRUSTED_MODULES))
+    refused, data = _refusals(path)
     if refused:
         raise UntrustedTypeError(
-            f"Refusing to load {path!r}: it contains types outside sklearn-mece "
-            f"and scikit-learn: {refused}."
+            f"Refusing to load {path!r}: it names types (or ways to build them) "
+            f"outside sklearn_mece.io.TRUSTED_TYPES: {refused}."
         )
-    return sio.load(path, trusted=names)
+    try:
+        model = sio.loads(data, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # noqa: BLE001 - whatever the format problem
+        raise _invalid(path, f"{type(exc).__name__}: {exc}") from exc
+    _check_state(model, path)
+    return model
