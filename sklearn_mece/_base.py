@@ -389,6 +389,33 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
             self.__dict__.update(saved)
             raise
 
+    # -- state read from a file ---------------------------------------------------------
+    def _check_fitted_state(self):
+        """Refuse fitted state that ``fit`` cannot have made (a crafted file).
+
+        :func:`sklearn_mece.load` calls it on every estimator of this package
+        it loads, before anything uses the state: the kernels index arrays
+        with it and trust their lengths. Subclasses extend it; caches derived
+        from the fitted state are rebuilt from it, never trusted.
+
+        Raises
+        ------
+        ValueError
+            Naming the attribute that is inconsistent.
+        """
+        n = self.__dict__.get("n_features_in_")
+        if n is None:
+            return  # not fitted: nothing to check
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n_features_in_ must be a positive int, got {n!r}")
+        names = self.__dict__.get("feature_names_in_")
+        if names is not None and (
+            not isinstance(names, np.ndarray)
+            or names.shape != (n,)
+            or not all(isinstance(c, str) for c in names)
+        ):
+            raise ValueError("feature_names_in_ must hold n_features_in_ strings")
+
     # -- input --------------------------------------------------------------------------
     def _validate_input(self, X, *, reset):
         """Validate ``X`` without converting untouched columns.

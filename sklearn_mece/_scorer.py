@@ -987,6 +987,35 @@ class SegmentScorer(MECETransformerMixin):
         source = ["observed" if o else "simulated" for o in observed.tolist()]
         return lift, source, stats, outcome_type
 
+    # -- state read from a file -----------------------------------------------------
+    def _check_fitted_state(self):
+        """Per-segment arrays must agree in length and tier codes be in range
+        (the kernels index them without bounds checks); the output tables,
+        derived from them, are rebuilt rather than read from the file."""
+        super()._check_fitted_state()
+        self.__dict__.pop("_output_tables", None)
+        if "scores_" not in self.__dict__:
+            return
+        k = len(self.segment_keys_)
+        for attr in ("scores_", "tier_codes_", "segment_counts_"):
+            value = getattr(self, attr)
+            if not isinstance(value, np.ndarray) or value.shape != (k,):
+                raise ValueError(f"{attr} must hold one value per segment ({k})")
+        if len(self.segments_) != k:
+            raise ValueError(f"segments_ must hold {k} names")
+        tiers = self.tier_codes_
+        if (
+            tiers.dtype.kind not in "iu"
+            or k
+            and (tiers.min() < 1 or tiers.max() > len(self.tier_names_))
+        ):
+            raise ValueError("tier_codes_ are not tiers of tier_names_")
+        for name, pos in self.columns_.items():
+            if pos is not None and (
+                not isinstance(pos, int) or not 0 <= pos < self.n_features_in_
+            ):
+                raise ValueError(f"columns_[{name!r}] = {pos!r} is out of range")
+
     # -- transform ------------------------------------------------------------------------
     def _tables(self):
         """Per-segment outputs, each with one more entry (the last, reached by

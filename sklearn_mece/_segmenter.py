@@ -420,6 +420,60 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             result[lo : lo + step] = index
         return result
 
+    # -- state read from a file -----------------------------------------------------
+    def _check_fitted_state(self):
+        """The compiled state must be what the rules compile to (the kernels
+        index the lookup table and the segment codes without bounds checks)."""
+        super()._check_fitted_state()
+        if "rules_" not in self.__dict__:
+            return
+        rules = RuleSet.from_dict(self.rules_)
+        variables, conditions = compile_rules(
+            rules, lambda c: self._resolve_column(c, "rule column"), self.level_suffix
+        )
+        plain = [[(v, list(a)) for v, a in conds] for conds in conditions]
+        if variables != self.variables_ or plain != [
+            [(v, list(a)) for v, a in conds] for conds in self.conditions_
+        ]:
+            raise ValueError("variables_ / conditions_ are not the compiled rules_")
+        table = build_table(variables, conditions)
+        if (table is None) != (self.rule_table_ is None) or (
+            table is not None
+            and (
+                not isinstance(self.rule_table_, np.ndarray)
+                or self.rule_table_.dtype != table.dtype
+                or not np.array_equal(self.rule_table_, table)
+            )
+        ):
+            raise ValueError("rule_table_ is not the table of rules_")
+        names = self.segment_names_
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("segment_names_ must be a list of names")
+        codes = self.rule_codes_
+        if (
+            not isinstance(codes, np.ndarray)
+            or codes.dtype.kind != "i"
+            or codes.shape != (len(rules.names) + 1,)
+            or codes.min() < -1
+            or codes.max() >= len(names)
+        ):
+            raise ValueError("rule_codes_ are not codes of segment_names_")
+        for split in self.splits_:
+            cuts = np.asarray(split["cuts"], dtype=np.float64)
+            first, pos = split["first_code"], split["position"]
+            if (
+                not isinstance(first, int)
+                or not isinstance(pos, int)
+                or not 0 <= pos < self.n_features_in_
+                or not 0 <= first
+                or first + cuts.size >= len(names)
+                or not np.isfinite(cuts).all()
+                or np.any(np.diff(cuts) < 0)
+            ):
+                raise ValueError(f"splits_ entry {split.get('segment')!r} is invalid")
+        if np.shape(self.segment_counts_) != (len(names),):
+            raise ValueError("segment_counts_ do not match segment_names_")
+
     # -- fast path ----------------------------------------------------------------
     def _rolled_table(self, table, dtype):
         """``table`` with slot 0 of every axis meaning missing (the kernels' layout).

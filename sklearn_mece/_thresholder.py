@@ -514,6 +514,39 @@ class PercentileThresholder(MECETransformerMixin):
             self._store_column(name, pos, q_eff, cuts, epsilon)
         return self
 
+    def _check_fitted_state(self):
+        super()._check_fitted_state()
+        if "cuts_" not in self.__dict__:
+            return
+        labels = self._column_labels(self.n_features_in_)
+        columns, positions = self.columns_, self.column_positions_
+        if len(columns) != len(positions) or set(self.cuts_) != set(columns):
+            raise ValueError("columns_, column_positions_ and cuts_ disagree")
+        for name, pos in zip(columns, positions):
+            if not isinstance(pos, int) or not 0 <= pos < len(labels):
+                raise ValueError(f"column_positions_ holds {pos!r}, out of range")
+            if labels[pos] != name:
+                raise ValueError(f"column {name!r} is not at position {pos}")
+            cuts = self.cuts_[name]
+            if (
+                not isinstance(cuts, np.ndarray)
+                or cuts.dtype != np.float64
+                or cuts.ndim != 1
+                or not 1 <= cuts.size <= MAX_CUTS
+            ):
+                raise ValueError(f"cuts_[{name!r}] is not 1 to {MAX_CUTS} float64 cuts")
+            self._check_monotone(name, cuts)
+            if self.n_levels_.get(name) != cuts.size + 1:
+                raise ValueError(f"n_levels_[{name!r}] does not match its cuts")
+        sketches = self.__dict__.get("sketches_", {})
+        if not isinstance(sketches, dict) or not set(sketches) <= set(columns):
+            raise ValueError("sketches_ must map thresholded columns to sketches")
+        for name, data in sketches.items():
+            try:
+                _sketch.validate_sketch(data)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"sketches_[{name!r}]: {exc}") from None
+
     # -- partial_fit / sketches ---------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -597,7 +630,10 @@ class PercentileThresholder(MECETransformerMixin):
                 current = self.sketches_.get(name) or _sketch.empty_sketch(
                     self.sketch_k
                 )
-                updated[name] = _sketch.update_sketch(current, values)
+                try:
+                    updated[name] = _sketch.update_sketch(current, values)
+                except (TypeError, ValueError) as exc:
+                    raise type(exc)(f"Column {name!r}: {exc}") from exc
             self.sketches_ = {**self.sketches_, **updated}
             self.n_samples_seen_ += int(X.shape[0])
             self._cuts_from_sketches()
@@ -683,11 +719,14 @@ class PercentileThresholder(MECETransformerMixin):
         with self._all_or_nothing_update():
             merged = dict(self.sketches_)
             for name, data in other.sketches_.items():
-                merged[name] = (
-                    data
-                    if name not in merged
-                    else _sketch.merge_sketches(merged[name], data)
-                )
+                try:
+                    merged[name] = (
+                        _sketch.validate_sketch(data)
+                        if name not in merged
+                        else _sketch.merge_sketches(merged[name], data)
+                    )
+                except (TypeError, ValueError) as exc:
+                    raise type(exc)(f"Column {name!r}: {exc}") from exc
             self.sketches_ = merged
             self.n_samples_seen_ += other.n_samples_seen_
             self._cuts_from_sketches()

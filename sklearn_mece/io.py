@@ -267,8 +267,7 @@ def _check_state(model, path):
     """Validate what native code would trust in the loaded ``model``."""
     from sklearn.neighbors import KDTree
 
-    from . import _sketch
-    from ._thresholder import PercentileThresholder
+    from ._base import MECETransformerMixin
 
     seen = set()
     stack = [("model", model)]
@@ -280,15 +279,10 @@ def _check_state(model, path):
         try:
             if isinstance(item, KDTree):
                 _check_kd_tree(item)
-            elif isinstance(item, PercentileThresholder):
-                sketches = getattr(item, "sketches_", {})
-                if not isinstance(sketches, dict):
-                    raise ValueError("sketches_ is not a dict")
-                for column, data in sketches.items():
-                    try:
-                        _sketch.validate_sketch(data)
-                    except (TypeError, ValueError) as exc:
-                        raise ValueError(f"column {column!r}: {exc}") from exc
+            elif isinstance(item, MECETransformerMixin):
+                # each estimator knows what its kernels trust (sketches,
+                # lookup tables, codes): see _check_fitted_state
+                item._check_fitted_state()
         except Exception as exc:  # noqa: BLE001 - whatever the state problem
             raise _invalid(path, f"{where} ({type(item).__name__}): {exc}") from exc
         stack.extend(_children(item, where))

@@ -4,6 +4,8 @@ Each test here reproduces a scenario of the 0.1.0 hardening review that
 returned a wrong result or an unclear crash on 0.1.0.
 """
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -287,6 +289,16 @@ def test_partial_fit_after_fit_is_refused_and_keeps_the_exact_cuts():
         t.partial_fit(_chunk(10, start=100.0))
     np.testing.assert_array_equal(t.cuts_["a"], [4.5])  # 0.1.0: silently [104.]
     assert clone(t).partial_fit(_chunk(10, start=100.0)).cuts_["a"] == [104.0]
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "fit_transform"])
+def test_every_fitting_method_takes_y(method):
+    # what scikit-learn's check_fit_score_takes_y asserts, each on a fresh
+    # estimator (that check calls partial_fit after fit, which is refused)
+    X = np.random.default_rng(0).random((30, 3))
+    t = PercentileThresholder((50,))
+    getattr(t, method)(X, np.arange(30) % 3)
+    assert list(inspect.signature(getattr(t, method)).parameters)[1] == "y"
 
 
 def test_merge_with_itself_is_refused_and_a_failed_merge_changes_nothing():

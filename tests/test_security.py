@@ -691,7 +691,7 @@ for step in ("partial_fit", "merge_into", "merge_from"):
 def test_partial_fit_and_merge_refuse_malformed_sketches(tmp_path):
     out = _run(_SAME_LENGTH_CORRUPTION, tmp_path)
     for step in ("partial_fit", "merge_into", "merge_from"):
-        assert f"{step} ValueError malformed KLL sketch" in out
+        assert f"{step} ValueError Column 'x0': malformed KLL sketch" in out
 
 
 def _sketch_files(schema):
@@ -797,3 +797,77 @@ def test_load_refuses_a_crafted_kd_tree(tmp_path):
     _rewrite(path, members={swapped[0]: _npy(crafted)})
     out = _run(_LOAD_THEN_PREDICT.replace("PATH", repr(str(path))), tmp_path)
     assert "ValueError" in out and str(path) in out and "k-d tree" in out
+
+
+# -- crafted fitted state of our own estimators ---------------------------------------
+def _tamper_segmenter_table(pipe):
+    seg = pipe.named_steps["segments"]
+    seg.rule_table_ = seg.rule_table_[:3].copy()  # kernels index past its end
+
+
+def _tamper_segmenter_codes(pipe):
+    seg = pipe.named_steps["segments"]
+    seg.rule_codes_ = np.full_like(seg.rule_codes_, 10**6)
+
+
+def _tamper_scorer_tiers(pipe):
+    scores = pipe.named_steps["scores"]
+    scores.tier_codes_ = np.full_like(scores.tier_codes_, 100)
+    tables = scores._output_tables
+    scores._output_tables = (tables[0][:1], tables[1][:1], tables[2][:1])
+
+
+def _tamper_scorer_cache(pipe):
+    scores = pipe.named_steps["scores"]
+    tables = scores._output_tables  # a cache derived from scores_: never read
+    scores._output_tables = (tables[0][:1], tables[1][:1], tables[2][:1])
+
+
+def _tamper_cuts(pipe):
+    thresholds = pipe.named_steps["thresholds"]
+    thresholds.cuts_ = {**thresholds.cuts_, "engagement_score": np.arange(300.0)}
+
+
+_LOAD_THEN_TRANSFORM = """
+from sklearn_mece import load
+from sklearn_mece.datasets import make_cart_abandoners
+
+try:
+    model = load(PATH)
+except ValueError as exc:
+    print("ValueError", exc)
+else:
+    out = model.transform(make_cart_abandoners(5_000, random_state=1))
+    print("LOADED", out["segment_tier"].isna().sum())
+"""
+
+
+@pytest.mark.parametrize(
+    "tamper, attribute",
+    [
+        (_tamper_segmenter_table, "rule_table_"),
+        (_tamper_segmenter_codes, "rule_codes_"),
+        (_tamper_scorer_tiers, "tier_codes_"),
+        (_tamper_cuts, "cuts_"),
+    ],
+    ids=["rule-table", "rule-codes", "tier-codes", "cuts"],
+)
+def test_load_refuses_fitted_state_fit_cannot_make(tmp_path, tamper, attribute):
+    # the kernels index the lookup tables and codes without bounds checks:
+    # 0.1.0 loaded such files (and then read out of bounds or wrapped codes)
+    X = make_cart_abandoners(2_000, random_state=0)
+    pipe = make_cart_abandoner_pipeline(min_size=0).fit(X)
+    tamper(pipe)
+    path = save(pipe, tmp_path / "model.skops")
+    out = _run(_LOAD_THEN_TRANSFORM.replace("PATH", repr(str(path))), tmp_path)
+    assert out.startswith("ValueError"), out
+    assert str(path) in out and attribute in out
+
+
+def test_derived_caches_are_rebuilt_from_checked_state(tmp_path):
+    X = make_cart_abandoners(2_000, random_state=0)
+    pipe = make_cart_abandoner_pipeline(min_size=0).fit(X)
+    expected = pipe.transform(X)["segment_score"]
+    _tamper_scorer_cache(pipe)
+    path = save(pipe, tmp_path / "model.skops")
+    assert load(path).transform(X)["segment_score"].equals(expected)
