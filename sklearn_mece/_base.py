@@ -66,12 +66,13 @@ def check_container(X):
             "first (or pass a polars or pandas DataFrame)."
         )
     if _is_dataframe(X):
-        bad = [c for c in X.columns if not isinstance(c, str)]
-        positional = len(bad) == X.shape[1] and all(
+        columns = X.columns.tolist()
+        bad = [c for c in columns if not isinstance(c, str)]
+        positional = len(bad) == len(columns) and all(
             isinstance(c, (int, np.integer))
             and not isinstance(c, (bool, np.bool_))
             and c == i
-            for i, c in enumerate(X.columns)
+            for i, c in enumerate(columns)
         )
         if bad and not positional:
             kinds = sorted({type(c).__name__ for c in bad})
@@ -425,7 +426,8 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
         own. Anything else goes through :func:`sklearn.utils.check_array`
         with ``dtype=None`` so that object columns survive.
         """
-        check_container(X)
+        if type(X).__name__ == "LazyFrame":
+            check_container(X)
         if _is_polars_frame(X):
             X = X.to_pandas()
         if not _is_dataframe(X):
@@ -445,6 +447,7 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
             columns = X.columns.tolist()
             if columns == fitted_names.tolist():
                 return X
+        check_container(X)  # after the fast path: fitted names are strings
         if (
             not reset
             and getattr(self, "select_by_name", False)
