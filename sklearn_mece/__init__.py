@@ -1,7 +1,5 @@
 """sklearn-mece: scikit-learn compatible MECE customer segmentation."""
 
-__version__ = "0.1.0"
-
 from ._cluster import ClusterSegmenter  # noqa: E402
 from ._compare import (  # noqa: E402
     compare_segmentations,
@@ -14,6 +12,7 @@ from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: 
 from ._scorer import SegmentScorer  # noqa: E402
 from ._segmenter import HierarchicalSegmenter, SegmentSizeWarning  # noqa: E402
 from ._thresholder import CollapsedCutsWarning, PercentileThresholder  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .engine import MECESegmentationEngine  # noqa: E402
 from .export import export_assignments, export_report, segment_report  # noqa: E402
 from .io import load, save  # noqa: E402

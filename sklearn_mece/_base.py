@@ -20,10 +20,15 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
-from sklearn.utils.validation import (
+from sklearn.utils.validation import check_is_fitted
+
+from . import _version
+from ._compat import (
+    ADAPTERS_MANAGER,
     _check_feature_names_in,
-    check_is_fitted,
+    _get_output_config,
+    column_array,
+    frame_from_arrays,
     validate_data,
 )
 
@@ -31,9 +36,7 @@ __all__ = ["MECETransformerMixin"]
 
 
 def _package_version():
-    from . import __version__
-
-    return __version__
+    return _version.__version__
 
 
 def _is_polars_frame(X):
@@ -271,16 +274,9 @@ def _frame_columns(names, new_names):
 
 
 def _small_frame(base, new_columns, columns):
-    if not hasattr(base, "_get_column_array"):  # pragma: no cover - older pandas
-        added = pd.DataFrame(new_columns, index=base.index, copy=False)
-        out = pd.concat([base, added], axis=1)
-        out.columns = columns
-        return out
-    arrays = [base._get_column_array(i) for i in range(base.shape[1])]
+    arrays = [column_array(base, i) for i in range(base.shape[1])]
     arrays.extend(new_columns.values())
-    return pd.DataFrame._from_arrays(
-        arrays, columns=columns, index=base.index, verify_integrity=False
-    )
+    return frame_from_arrays(arrays, columns, base.index)
 
 
 def _is_fitted_attribute(name):
@@ -526,10 +522,7 @@ class MECETransformerMixin(TransformerMixin, BaseEstimator):
         """The column's values without building a Series (ndarray or pandas
         extension array); ``X.iloc[:, position]`` costs ~30x more on one row."""
         if _is_dataframe(X):
-            get = getattr(X, "_get_column_array", None)
-            if get is not None:
-                return get(position)
-            return X.iloc[:, position].array
+            return column_array(X, position)
         return X[:, position]
 
     def _float_column(self, X, position):

@@ -25,18 +25,14 @@ import re
 
 import numpy as np
 import pandas as pd
-from sklearn.base import _fit_context, clone
+from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    StrOptions,
-)
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _is_dataframe
+from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._levels import compute_cuts, default_level_names, level_codes
 from ._segment_base import SEGMENT_OUTPUT_CONSTRAINTS, SegmentOutputMixin
 

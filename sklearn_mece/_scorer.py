@@ -9,8 +9,6 @@ import weakref
 
 import numpy as np
 import pandas as pd
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
@@ -18,6 +16,7 @@ from ._base import (
     _SMALL_FRAME,
     MECETransformerMixin,
 )
+from ._compat import Interval, RealNotInt, StrOptions, _fit_context
 from ._lift import (
     _LIFT_FIELDS,
     CI_METHODS,

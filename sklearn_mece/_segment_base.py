@@ -19,11 +19,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
 from ._base import MECETransformerMixin, categorical_dtype, column_as_float
+from ._compat import Interval, RealNotInt, StrOptions
 from ._levels import MISSING, compute_cuts, level_codes, signed_dtype
 
 __all__ = [

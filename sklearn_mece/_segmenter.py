@@ -4,11 +4,11 @@ import functools
 
 import numpy as np
 import pandas as pd
-from sklearn.base import _fit_context
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
 from ._base import column_as_float
+from ._compat import _fit_context
 from ._levels import MISSING, signed_dtype
 from ._rules import (
     _OPS,

@@ -5,12 +5,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels, _sketch
 from ._base import MECETransformerMixin
+from ._compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._levels import (
     MAX_CUTS,
     MISSING,

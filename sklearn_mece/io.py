@@ -247,7 +247,9 @@ def _children(item, where):
 
 def _check_kd_tree(tree):
     """A k-d tree must be the tree of its own data (queries trust its indices)."""
-    from sklearn.metrics._dist_metrics import EuclideanDistance64
+    from ._compat import euclidean_distance_class
+
+    EuclideanDistance64 = euclidean_distance_class()
     from sklearn.neighbors import KDTree
 
     state = tree.__getstate__()

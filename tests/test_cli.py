@@ -453,9 +453,9 @@ def model_path(capsys, csv_path, tmp_path):
 def test_apply_shows_the_version_mismatch_warning(
     capsys, csv_path, model_path, tmp_path, monkeypatch
 ):
-    import sklearn_mece
+    from sklearn_mece import _version
 
-    monkeypatch.setattr(sklearn_mece, "__version__", "99.0.0")
+    monkeypatch.setattr(_version, "__version__", "99.0.0")
     code, _, err = _run(
         capsys, "apply", csv_path, "--model", model_path, "--out", tmp_path / "a",
         "-q",

@@ -179,7 +179,7 @@ def test_skops_refuses_foreign_types(tmp_path):
 def test_version_mismatch_warns(fitted, monkeypatch):
     pipe, _ = fitted
     blob = pickle.dumps(pipe.named_steps["segments"])
-    monkeypatch.setattr(sklearn_mece, "__version__", "9.9.9")
+    monkeypatch.setattr(sklearn_mece._version, "__version__", "9.9.9")
     with pytest.warns(
         UserWarning, match="from sklearn-mece 0.1.0 when using version 9.9.9"
     ):
