@@ -32,6 +32,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _is_dataframe, _is_polars_frame
+from ._pipeline import find_steps, segment_step
+from ._segment_base import size_issues
 from ._segmenter import SegmentSizeWarning
 from ._thresholder import CollapsedCutsWarning
 from .export import to_records
@@ -71,32 +73,13 @@ def _is_labels(obj):
 
 
 def _segment_step(model):
-    """Index of the segmenter in a pipeline (``None`` for a bare segmenter)."""
-    steps = getattr(model, "steps", None)
-    if steps is None:
-        if not hasattr(model, "segment_names_"):
-            raise ValueError(
-                f"{type(model).__name__} is not a fitted segmenter: it has no "
-                "`segment_names_`."
-            )
-        return None
-    names = [name for name, _ in steps]
-    if "segments" in names and hasattr(
-        steps[names.index("segments")][1], "segment_names_"
-    ):
-        return names.index("segments")
-    for i in range(len(steps) - 1, -1, -1):
-        if hasattr(steps[i][1], "segment_names_"):
-            return i
-    raise ValueError(
-        "The pipeline has no fitted segmentation step (a step with "
-        "`segment_names_`, e.g. 'segments')."
-    )
+    """Index of the fitted segment step in a pipeline (``None`` when bare)."""
+    segment_step(model)  # raises unless there is a fitted one
+    return find_steps(model).segment_index
 
 
 def _segmenter(model):
-    i = _segment_step(model)
-    return model if i is None else model.steps[i][1]
+    return segment_step(model)
 
 
 def _fitted(model, X, fit, what):
@@ -140,8 +123,7 @@ def _segment_order(model, observed):
 
 
 def _scores_report(model):
-    steps = getattr(model, "named_steps", None)
-    scorer = None if steps is None else steps.get("scores")
+    scorer = find_steps(model).scorer if hasattr(model, "steps") else None
     report = getattr(scorer, "report_", None)
     if not isinstance(report, pd.DataFrame):
         return None
@@ -408,11 +390,8 @@ def _side_table(sizes, n_rows, seg, limits, crosstab, axis):
     lo = getattr(seg, "min_size_", None) if lo is None else lo
     hi = getattr(seg, "max_size_", None) if hi is None else hi
     size = sizes.to_numpy()
-    compliant = np.ones(len(names), dtype=bool)
-    if lo:
-        compliant &= size >= lo
-    if hi is not None:
-        compliant &= size <= hi
+    # the segment step's validity rule, applied to the compared rows
+    compliant = np.array([not issue for issue in size_issues(size, lo, hi)], bool)
     fit_valid = dict(
         zip(
             getattr(seg, "segment_names_", []),
@@ -494,8 +473,10 @@ def compare_segmentations(
     champion, challenger : Pipeline, segmenter or array-like of labels
         Typically the preset pipeline and the same pipeline with a
         :class:`~sklearn_mece.ClusterSegmenter` as its ``segments`` step. A
-        pipeline's segmentation step is its ``segments`` step (else its last
-        step with ``segment_names_``); rows are labelled with that step's
+        pipeline's segmentation step is its last
+        :class:`~sklearn_mece.HierarchicalSegmenter` or
+        :class:`~sklearn_mece.ClusterSegmenter`, whatever its name; rows are
+        labelled with that step's
         ``predict`` (segment names), whatever its ``output``. A 1-D array of
         labels (one per row of ``X``) is used as is.
     X : {DataFrame, array-like} of shape (n_samples, n_features)
@@ -514,8 +495,8 @@ def compare_segmentations(
     -------
     Comparison
         Crosstab, ``adjusted_rand``, ``adjusted_mutual_info``, per-segment best
-        match with Jaccard index, size compliance and, when both pipelines end
-        with a ``scores`` step exposing ``report_``, score and observed-lift
+        match with Jaccard index, size compliance and, when both pipelines
+        have a fitted :class:`~sklearn_mece.SegmentScorer`, score and observed-lift
         differences. Printable; ``to_csv``, ``to_json``, ``to_html``.
 
     See Also

@@ -6,6 +6,7 @@ import numbers
 import re
 import warnings
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,37 +26,223 @@ from ._lift import (
     lift_to_unit,
     simulated_lift,
 )
-from ._segment_base import SEGMENT_OUTPUT_CONSTRAINTS, size_in_rows
+from ._segment_base import SEGMENT_OUTPUT_CONSTRAINTS, size_in_rows, size_issues
 
 __all__ = [
     "DEFAULT_STRATEGIC_PRIORITY",
     "DEFAULT_WEIGHTS",
+    "DERIVED_TERMS",
     "DIMENSIONS",
+    "DIMENSION_TABLE",
+    "LIFT_COLUMN_PARAMS",
+    "SCORE_INPUTS",
+    "Dimension",
+    "ScoreInput",
     "SegmentScorer",
+    "default_weights",
+    "dimension_names",
+    "input_columns",
+    "input_params",
     "size_score",
     "tier_codes",
 ]
 
-#: The five dimensions, in the order of a weight tuple and of the report.
-DIMENSIONS = (
-    "conversion_potential",
-    "profitability",
-    "lift",
-    "strategic_fit",
-    "size_score",
+
+# -- the dimension table ------------------------------------------------------------
+# Everything that lists the score dimensions or the scorer's input columns (the
+# report's columns, the default weights, the HTML plots, the command line's
+# table, the exporters, the script facade) reads the two tables below. A new
+# dimension over the existing terms is one more ``Dimension`` row (and its
+# default weight: the defaults must still sum to 1).
+class ScoreInput(NamedTuple):
+    """One raw column the scorer reads, and its normalisation learned at fit."""
+
+    #: Name of its per-segment [0, 1] value in the formulas.
+    term: str
+    #: The :class:`SegmentScorer` parameter naming the column.
+    param: str
+    #: The parameter's default: the seed's column name.
+    column: str
+    #: Position of the column in input without column names (ndarray).
+    position: int
+    #: ``"unit"`` (scaled from ``[min(0, fit min), max(1, fit max)]``),
+    #: ``"rank"`` (mid-rank percentile) or ``"rank_desc"`` (1 - that).
+    normalisation: str
+    description: str
+
+
+#: The scorer's raw input columns, in the order they are read at fit (the order
+#: of the report's ``mean_<column>`` columns).
+SCORE_INPUTS = (
+    ScoreInput(
+        "engagement",
+        "engagement_column",
+        "engagement_score",
+        2,
+        "unit",
+        "Engagement score (usually in [0, 1])",
+    ),
+    ScoreInput(
+        "profitability",
+        "profitability_column",
+        "profitability_score",
+        3,
+        "unit",
+        "Profitability score (usually in [0, 1])",
+    ),
+    ScoreInput(
+        "aov", "aov_column", "avg_order_value", 1, "rank", "Average order value"
+    ),
+    ScoreInput(
+        "recency",
+        "recency_column",
+        "days_since_last_order",
+        4,
+        "rank_desc",
+        "Days since the last order (fewer is more recent)",
+    ),
 )
 
-#: The seed's ``scoring_weights``; a ``weights`` dict uses the same keys
-#: (``"lift"`` is accepted for ``"lift_vs_control"``).
-DEFAULT_WEIGHTS = {
-    "conversion_potential": 0.25,
-    "profitability": 0.25,
-    "lift_vs_control": 0.20,
-    "strategic_fit": 0.20,
-    "size_score": 0.10,
+#: Per-segment terms the scorer derives from more than one column, beside the
+#: normalised inputs of :data:`SCORE_INPUTS`.
+DERIVED_TERMS = {
+    "lift": "observed lift versus a holdout, mapped to [0, 1] (0.5: no effect), "
+    "when ``treatment`` and ``outcome`` are given, else the seed's simulated "
+    "lift ``0.1 + 0.4 * engagement + 0.3 * aov``",
+    "priority": "the segment's strategic priority (``strategic_priority``)",
+    "size": "1 at ``optimal_size``, lower for smaller and larger segments "
+    "(:func:`size_score`)",
 }
-_WEIGHT_KEYS = tuple(DEFAULT_WEIGHTS)
-_WEIGHT_ALIASES = {"lift": "lift_vs_control"}
+
+#: Parameters naming the columns of an observed lift (optional at transform).
+LIFT_COLUMN_PARAMS = ("treatment", "outcome")
+
+
+class Dimension(NamedTuple):
+    """One score dimension: a weighted sum of per-segment terms in [0, 1]."""
+
+    #: Column of :attr:`SegmentScorer.report_` and key of ``dimensions_``.
+    name: str
+    #: Key of the ``weights`` dict (the seed's ``scoring_weights``); ``name``
+    #: is accepted for it too.
+    weight_key: str
+    #: Weight when ``weights=None``; the defaults of the table sum to 1.
+    default_weight: float
+    #: ``((term, coefficient), ...)``: terms of :data:`SCORE_INPUTS` or
+    #: :data:`DERIVED_TERMS`, summed in this order; coefficients sum to 1.
+    formula: tuple
+    description: str
+
+    @property
+    def inputs(self):
+        """The terms the dimension reads."""
+        return tuple(term for term, _ in self.formula)
+
+    def compute(self, terms):
+        """The dimension per segment from ``{term: per-segment array}``."""
+        (first, coef), *rest = self.formula
+        value = coef * terms[first]
+        for term, coef in rest:
+            value = value + coef * terms[term]
+        return value
+
+
+#: The score dimensions, in the order of a weight sequence and of the report.
+DIMENSION_TABLE = (
+    Dimension(
+        "conversion_potential",
+        "conversion_potential",
+        0.25,
+        (("engagement", 0.7), ("recency", 0.3)),
+        "how likely the segment is to act: engagement and recent purchases",
+    ),
+    Dimension(
+        "profitability",
+        "profitability",
+        0.25,
+        (("profitability", 0.8), ("aov", 0.2)),
+        "what a recovered cart is worth: margin, and order value",
+    ),
+    Dimension(
+        "lift",
+        "lift_vs_control",
+        0.20,
+        (("lift", 1.0),),
+        "effect of contacting the segment (``lift_source`` tells observed or "
+        "simulated)",
+    ),
+    Dimension(
+        "strategic_fit",
+        "strategic_fit",
+        0.20,
+        (("priority", 1.0),),
+        "business priority of the segment",
+    ),
+    Dimension(
+        "size_score",
+        "size_score",
+        0.10,
+        (("size", 1.0),),
+        "whether the segment is big enough to act on, and not too broad",
+    ),
+)
+
+
+def dimension_names():
+    """Names of the score dimensions (the report's columns), in table order.
+
+    Examples
+    --------
+    >>> dimension_names()
+    ('conversion_potential', 'profitability', 'lift', 'strategic_fit', 'size_score')
+    """
+    return tuple(d.name for d in DIMENSION_TABLE)
+
+
+def default_weights():
+    """The default weight of every dimension, keyed by weight key.
+
+    Examples
+    --------
+    >>> default_weights()["lift_vs_control"]
+    0.2
+    """
+    return {d.weight_key: d.default_weight for d in DIMENSION_TABLE}
+
+
+def input_columns(terms=None):
+    """Default column names of the scorer's inputs (all, or those of ``terms``).
+
+    Examples
+    --------
+    >>> input_columns(terms=("aov",))
+    ('avg_order_value',)
+    """
+    return tuple(i.column for i in SCORE_INPUTS if terms is None or i.term in terms)
+
+
+def input_params():
+    """The scorer's input column parameters, in the seed's column order.
+
+    Examples
+    --------
+    >>> input_params()
+    ('aov_column', 'engagement_column', 'profitability_column', 'recency_column')
+    """
+    return tuple(i.param for i in sorted(SCORE_INPUTS, key=lambda i: i.position))
+
+
+def _weight_aliases():
+    return {d.name: d.weight_key for d in DIMENSION_TABLE if d.name != d.weight_key}
+
+
+#: The dimension names, in the order of a weight sequence and of the report.
+DIMENSIONS = dimension_names()
+
+#: The seed's ``scoring_weights``; a ``weights`` dict uses the same keys
+#: (a dimension's name is accepted for its key: ``"lift"`` for
+#: ``"lift_vs_control"``).
+DEFAULT_WEIGHTS = default_weights()
 
 #: The seed's strategic priorities for the preset's segment names. The seed
 #: script gives every segment it does not name (the ELSE bucket, and the
@@ -73,16 +260,21 @@ DEFAULT_STRATEGIC_PRIORITY = {
 _SCORE_COLUMN = "segment_score"
 _TIER_COLUMN = "segment_tier"
 
-# Column parameters; for input without column names, a parameter left at its
-# default (the seed's column name) means the position in the seed's order.
-_SEED_COLUMNS = {
-    "segment_column": ("segment", 0),
-    "aov_column": ("avg_order_value", 1),
-    "engagement_column": ("engagement_score", 2),
-    "profitability_column": ("profitability_score", 3),
-    "recency_column": ("days_since_last_order", 4),
-}
-_COLUMN_PARAMS = (*_SEED_COLUMNS, "treatment", "outcome")
+
+def _seed_columns():
+    """Column parameters with their default name and position: for input
+    without column names, a parameter left at its default (the seed's column
+    name) means the position in the seed's order."""
+    return {
+        "segment_column": ("segment", 0),
+        **{i.param: (i.column, i.position) for i in SCORE_INPUTS},
+    }
+
+
+def _column_params():
+    return ("segment_column", *input_params(), *LIFT_COLUMN_PARAMS)
+
+
 _SPLIT_NAME = re.compile(r"^(.*)_(\d+)$")
 
 
@@ -149,26 +341,32 @@ def tier_codes(scores, thresholds=(0.70, 0.60, 0.50)):
 
 
 def _parse_weights(weights):
-    """The five weights as a dict keyed like the seed's ``scoring_weights``."""
+    """One weight per dimension, keyed like the seed's ``scoring_weights``."""
+    defaults = default_weights()
+    keys, aliases = tuple(defaults), _weight_aliases()
     if weights is None:
-        values = list(DEFAULT_WEIGHTS.values())
+        values = list(defaults.values())
     elif isinstance(weights, dict):
-        unknown = [k for k in weights if k not in _WEIGHT_KEYS + tuple(_WEIGHT_ALIASES)]
+        unknown = [k for k in weights if k not in keys + tuple(aliases)]
         if unknown:
-            raise ValueError(
-                f"Unknown weight(s) {unknown}; the keys are {list(_WEIGHT_KEYS)} "
-                "('lift' is accepted for 'lift_vs_control')."
+            accepted = ", ".join(
+                f"{a!r} is accepted for {k!r}" for a, k in aliases.items()
             )
-        if "lift" in weights and "lift_vs_control" in weights:
-            raise ValueError("Give 'lift' or 'lift_vs_control' in weights, not both.")
-        plain = {_WEIGHT_ALIASES.get(k, k): v for k, v in weights.items()}
-        values = [plain.get(k, 0.0) for k in _WEIGHT_KEYS]
+            raise ValueError(
+                f"Unknown weight(s) {unknown}; the keys are {list(keys)}"
+                + (f" ({accepted})." if accepted else ".")
+            )
+        for alias, key in aliases.items():
+            if alias in weights and key in weights:
+                raise ValueError(f"Give {alias!r} or {key!r} in weights, not both.")
+        plain = {aliases.get(k, k): v for k, v in weights.items()}
+        values = [plain.get(k, 0.0) for k in keys]
     else:
         values = list(np.ravel(np.asarray(weights, dtype=object)))
-        if len(values) != len(_WEIGHT_KEYS) or np.ndim(weights) != 1:
+        if len(values) != len(keys) or np.ndim(weights) != 1:
             raise ValueError(
-                f"weights must be a dict or a sequence of {len(_WEIGHT_KEYS)} numbers "
-                f"({', '.join(_WEIGHT_KEYS)}), got {weights!r}."
+                f"weights must be a dict or a sequence of {len(keys)} numbers "
+                f"({', '.join(keys)}), got {weights!r}."
             )
     try:
         arr = np.array([float(v) for v in values], dtype=np.float64)
@@ -182,7 +380,7 @@ def _parse_weights(weights):
             f"weights must sum to 1, got {total:.6g} (the tier boundaries 0.70 / "
             "0.60 / 0.50 are read on that scale); divide each weight by their sum."
         )
-    return dict(zip(_WEIGHT_KEYS, (arr / total).tolist()))
+    return dict(zip(keys, (arr / total).tolist()))
 
 
 def _parse_thresholds(thresholds):
@@ -421,7 +619,7 @@ def _plain_key(value, kind):
 
 
 class SegmentScorer(MECETransformerMixin):
-    """Score every segment on five dimensions and add the score and tier per row.
+    """Score every segment on its dimensions and add the score and tier per row.
 
     ``fit`` reads the segment of every row (the output of
     :class:`HierarchicalSegmenter`: codes or names) and the raw feature
@@ -431,17 +629,10 @@ class SegmentScorer(MECETransformerMixin):
     ``tier_output="names"``). Both are looked up from what ``fit`` learned, so a
     row's score never depends on the batch it is transformed with.
 
-    The five dimensions, each in [0, 1] (formulas of the seed, normalisations
-    learned at fit, see Notes):
+    The dimensions are the rows of :data:`DIMENSION_TABLE`, each in [0, 1]
+    (formulas of the seed, normalisations learned at fit, see Notes):
 
-    * ``conversion_potential = 0.7 * engagement + 0.3 * recency``;
-    * ``profitability = 0.8 * profitability + 0.2 * aov``;
-    * ``lift``: observed lift versus a holdout when ``treatment`` and
-      ``outcome`` are given, else the seed's simulated lift
-      ``0.1 + 0.4 * engagement + 0.3 * aov`` (``lift_source`` tells which);
-    * ``strategic_fit``: a priority per segment name;
-    * ``size_score``: 1 at ``optimal_size``, lower for smaller and larger
-      segments (:func:`size_score`).
+    <dimension table>
 
     ``score`` is their weighted sum and the tier follows from
     ``tier_thresholds`` (a score on a boundary takes the higher tier).
@@ -460,15 +651,15 @@ class SegmentScorer(MECETransformerMixin):
         Profitability score (usually in [0, 1]); ``None`` as above.
     recency_column : str, int or None, default="days_since_last_order"
         Days since the last order (fewer is more recent); ``None`` as above.
-    weights : dict, sequence of 5 floats or None, default=None
-        Weights of the dimensions. A dict uses the keys of the seed's
-        ``scoring_weights`` (``conversion_potential``, ``profitability``,
-        ``lift_vs_control`` or its alias ``lift``, ``strategic_fit``,
-        ``size_score``; a missing key weighs 0); a sequence gives them in that
-        order. ``None``: the seed's 0.25 / 0.25 / 0.20 / 0.20 / 0.10. Weights
-        must be non-negative and **sum to 1** (within 1e-6), otherwise ``fit``
-        raises a ``ValueError``: the tier boundaries are read on the scale of
-        a weighted mean, so weights are never rescaled silently.
+    weights : dict, sequence of floats or None, default=None
+        Weights of the dimensions. A dict uses the weight keys of
+        :data:`DEFAULT_WEIGHTS` (the seed's ``scoring_weights``; a dimension's
+        name is accepted for its key, ``lift`` for ``lift_vs_control``; a
+        missing key weighs 0); a sequence gives one weight per dimension in
+        table order. ``None``: :data:`DEFAULT_WEIGHTS`. Weights must be
+        non-negative and **sum to 1** (within 1e-6), otherwise ``fit`` raises
+        a ``ValueError``: the tier boundaries are read on the scale of a
+        weighted mean, so weights are never rescaled silently.
     strategic_priority : dict or None, default=None
         Priority in [0, 1] per segment name (or code); the entries update
         :data:`DEFAULT_STRATEGIC_PRIORITY`, the seed's ranking of the preset's
@@ -482,8 +673,12 @@ class SegmentScorer(MECETransformerMixin):
         Segment size with the maximal size score: a count, or a float in
         (0, 1] for a fraction of the fit rows.
     min_size, max_size : int, float or None, default=None
-        Bounds of a ``valid`` segment in the report (count, or fraction of the
-        fit rows); ``None``: unbounded.
+        Deprecated since 0.2, removed in 0.3: segment size validity belongs to
+        the segment step (its ``segment_valid_`` and ``segment_table_``, and
+        the ``valid`` column of :func:`segment_report`). Set (not ``None``),
+        they raise a ``FutureWarning`` at fit and give :attr:`report_` a
+        ``valid`` column by the segment step's rule
+        (:func:`~sklearn_mece._segment_base.size_issues`).
     treatment : str, int or None, default=None
         Column with 1 for contacted customers and 0 for the holdout (see
         :func:`assign_holdout`); rows with a missing value are left out of the
@@ -530,7 +725,7 @@ class SegmentScorer(MECETransformerMixin):
     n_fit_rows_ : int
         Rows seen at fit.
     dimensions_ : dict of str -> ndarray
-        The five dimensions per segment, keyed by :data:`DIMENSIONS`.
+        Every dimension per segment, keyed by :data:`DIMENSIONS`.
     scores_ : ndarray of float
         Weighted score per segment.
     tier_codes_ : ndarray of int
@@ -539,8 +734,9 @@ class SegmentScorer(MECETransformerMixin):
         ``"Tier 1"``, ``"Tier 2"``, ...
     tier_thresholds_ : list of float
         The validated ``tier_thresholds``.
-    segment_valid_ : list of bool
-        Whether each segment's size is within ``[min_size, max_size]``.
+    segment_valid_ : list of bool or None
+        Deprecated with ``min_size``/``max_size`` (``None`` unless one is
+        set): whether each segment's size is within them.
     lift_source_ : list of str
         ``"observed"`` or ``"simulated"`` per segment.
     lift_ : dict of str -> ndarray or None
@@ -561,10 +757,11 @@ class SegmentScorer(MECETransformerMixin):
     columns_ : dict of str -> int or None
         Position of every column parameter in X (None: not used).
     optimal_size_, min_size_, max_size_ : int or None
-        Sizes in rows.
+        Sizes in rows (``min_size_``/``max_size_`` deprecated as above).
     report_ : pandas.DataFrame
-        One row per segment (built on access): ``size``, ``share``, the five
-        dimensions, ``score``, ``tier``, ``valid``, ``lift_source``, with an
+        One row per segment (built on access): ``size``, ``share``, the
+        dimensions, ``score``, ``tier``, ``valid`` (only with the deprecated
+        ``min_size``/``max_size``), ``lift_source``, with an
         observed lift ``n_treated``, ``n_control``, ``rate_treated``,
         ``rate_control`` (mean outcome per arm), ``lift_observed``,
         ``lift_ci_low``, ``lift_ci_high``, ``lift_p_value``,
@@ -577,7 +774,9 @@ class SegmentScorer(MECETransformerMixin):
 
     See Also
     --------
-    HierarchicalSegmenter : Makes the segment column.
+    HierarchicalSegmenter : Makes the segment column; owns size validity.
+    segment_report : The scorer's report with the segment step's validity,
+        rules and strategies.
     assign_holdout : Stable holdout flags for the campaign that measures lift.
 
     Notes
@@ -668,22 +867,10 @@ class SegmentScorer(MECETransformerMixin):
 
     _parameter_constraints: dict = {
         "segment_column": [str, Interval(numbers.Integral, 0, None, closed="left")],
-        "aov_column": [str, Interval(numbers.Integral, 0, None, closed="left"), None],
-        "engagement_column": [
-            str,
-            Interval(numbers.Integral, 0, None, closed="left"),
-            None,
-        ],
-        "profitability_column": [
-            str,
-            Interval(numbers.Integral, 0, None, closed="left"),
-            None,
-        ],
-        "recency_column": [
-            str,
-            Interval(numbers.Integral, 0, None, closed="left"),
-            None,
-        ],
+        **{
+            i.param: [str, Interval(numbers.Integral, 0, None, closed="left"), None]
+            for i in SCORE_INPUTS
+        },
         "weights": [dict, "array-like", None],
         "strategic_priority": [dict, None],
         "default_priority": [Interval(numbers.Real, 0, 1, closed="both")],
@@ -757,7 +944,7 @@ class SegmentScorer(MECETransformerMixin):
         value = getattr(self, param)
         if value is None:
             return None
-        default = _SEED_COLUMNS.get(param)
+        default = _seed_columns().get(param)
         if (
             default is not None
             and getattr(self, "feature_names_in_", None) is None
@@ -811,7 +998,17 @@ class SegmentScorer(MECETransformerMixin):
                 "observed lift, or neither for the simulated lift."
             )
         priority = self._priority_mapping()
-        self.columns_ = {p: self._position(p, n_features) for p in _COLUMN_PARAMS}
+        if self.min_size is not None or self.max_size is not None:
+            warnings.warn(
+                "SegmentScorer's min_size and max_size are deprecated since 0.2 "
+                "and will be removed in 0.3: segment size validity belongs to the "
+                "segment step (its segment_table_, and the 'valid' column of "
+                "segment_report). Leave them at None (scores__min_size=None, "
+                "scores__max_size=None in a pipeline).",
+                FutureWarning,
+                stacklevel=4,
+            )
+        self.columns_ = {p: self._position(p, n_features) for p in _column_params()}
 
         column, seg_label = self._segment_column(X)
         segments, keys, kind, codes = self._learn_segments(column, seg_label)
@@ -819,29 +1016,26 @@ class SegmentScorer(MECETransformerMixin):
         counts = np.bincount(codes, minlength=k).astype(np.int64)
 
         scales, means = {}, {}
-        args = (scales, means, counts)
-        e = self._input(X, codes, k, "engagement_column", "unit", *args)
-        p = self._input(X, codes, k, "profitability_column", "unit", *args)
-        a = self._input(X, codes, k, "aov_column", "rank", *args)
-        r = self._input(X, codes, k, "recency_column", "rank_desc", *args)
-
+        terms = {
+            i.term: self._input(
+                X, codes, k, i.param, i.normalisation, scales, means, counts
+            )
+            for i in SCORE_INPUTS
+        }
         optimal = self._rows(self.optimal_size, n_rows)
-        simulated = simulated_lift(e, a)
-        lift, source, lift_stats, outcome_type = self._lift(
+        simulated = simulated_lift(terms["engagement"], terms["aov"])
+        terms["lift"], source, lift_stats, outcome_type = self._lift(
             X, codes, segments, simulated, scales
         )
-        dimensions = {
-            "conversion_potential": 0.7 * e + 0.3 * r,
-            "profitability": 0.8 * p + 0.2 * a,
-            "lift": lift,
-            "strategic_fit": np.array(
-                [self._priority(s, priority) for s in segments], dtype=np.float64
-            ),
-            "size_score": size_score(counts, optimal),
-        }
+        terms["priority"] = np.array(
+            [self._priority(s, priority) for s in segments], dtype=np.float64
+        )
+        terms["size"] = size_score(counts, optimal)
+        table = DIMENSION_TABLE
+        dimensions = {d.name: d.compute(terms) for d in table}
         score = np.zeros(k)
-        for dim, key in zip(DIMENSIONS, _WEIGHT_KEYS):
-            score = score + weights[key] * dimensions[dim]
+        for d in table:
+            score = score + weights[d.weight_key] * dimensions[d.name]
         score = np.clip(score, 0.0, 1.0)
 
         self.min_size_ = self._rows(self.min_size, n_rows)
@@ -860,11 +1054,10 @@ class SegmentScorer(MECETransformerMixin):
             score, self.tier_codes_, len(thresholds) + 1
         )
         self.tier_names_ = [f"Tier {i + 1}" for i in range(len(thresholds) + 1)]
-        self.segment_valid_ = [
-            (self.min_size_ is None or n >= self.min_size_)
-            and (self.max_size_ is None or n <= self.max_size_)
-            for n in counts.tolist()
-        ]
+        self.segment_valid_ = None
+        if self.min_size is not None or self.max_size is not None:  # deprecated
+            issues = size_issues(counts.tolist(), self.min_size_, self.max_size_)
+            self.segment_valid_ = [not issue for issue in issues]
         self.lift_source_ = source
         self.lift_ = lift_stats
         self.outcome_type_ = outcome_type
@@ -1153,12 +1346,14 @@ class SegmentScorer(MECETransformerMixin):
         data = {
             "size": counts,
             "share": counts / max(self.n_fit_rows_, 1),
-            **{dim: self.dimensions_[dim] for dim in DIMENSIONS},
+            **self.dimensions_,
             "score": self.scores_,
             "tier": [self.tier_names_[c - 1] for c in self.tier_codes_.tolist()],
-            "valid": self.segment_valid_,
-            "lift_source": self.lift_source_,
         }
+        valid = self.__dict__.get("segment_valid_")
+        if valid is not None:  # deprecated min_size / max_size
+            data["valid"] = valid
+        data["lift_source"] = self.lift_source_
         if self.lift_ is not None:
             data.update({field: self.lift_[field] for field in _LIFT_FIELDS})
         data.update({f"mean_{c}": m for c, m in self.segment_means_.items()})
@@ -1176,3 +1371,35 @@ class SegmentScorer(MECETransformerMixin):
         # segment is refused.
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _dimension_docs():
+    """The dimension table as the bullet list of :class:`SegmentScorer`'s docstring."""
+    import textwrap
+
+    def formula(d):
+        return " + ".join(
+            term if coef == 1.0 else f"{coef:g} * {term}" for term, coef in d.formula
+        )
+
+    lines = []
+    for d in DIMENSION_TABLE:
+        what = f"``{d.name} = {formula(d)}``"
+        if len(d.formula) == 1 and d.formula[0][1] == 1.0:
+            what = f"``{d.name}``, the ``{d.formula[0][0]}`` term"
+        text = (
+            f"* {what} (weight ``{d.weight_key}``, default {d.default_weight:g}): "
+            f"{d.description};"
+        )
+        lines += textwrap.wrap(text, 80, subsequent_indent="  ")
+    terms = [
+        f"``{i.term}``: {i.description.lower()} (``{i.param}``)" for i in SCORE_INPUTS
+    ]
+    terms += [f"``{name}``: {text}" for name, text in DERIVED_TERMS.items()]
+    lines += [""] + textwrap.wrap("with the terms " + "; ".join(terms) + ".", 80)
+    return "\n    ".join(lines).replace("\n    \n", "\n\n")
+
+
+SegmentScorer.__doc__ = SegmentScorer.__doc__.replace(
+    "<dimension table>", _dimension_docs()
+)

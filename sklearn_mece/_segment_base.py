@@ -4,7 +4,9 @@
 row one segment code; they share, through :class:`SegmentOutputMixin`, everything
 that follows from a code: size limits (``min_size`` as a count or fraction,
 ``max_size`` flagged or split into numbered sub-segments at quantiles learned at
-fit), validity flags, the ``segment`` output column (codes or names),
+fit), validity flags (defined once, by :func:`size_issues`: the scorer,
+the reports and the comparisons read them, never recompute them), the
+``segment`` output column (codes or names),
 ``predict`` returning names, and the pandas views ``segment_sizes_`` and
 ``segment_table_`` built on access from plain fitted arrays.
 
@@ -31,6 +33,7 @@ __all__ = [
     "SegmentOutputMixin",
     "SegmentSizeWarning",
     "size_in_rows",
+    "size_issues",
 ]
 
 #: Parameter constraints shared by every segmentation step.
@@ -71,6 +74,51 @@ def size_in_rows(size, n_rows):
     if isinstance(size, numbers.Integral):
         return int(size)
     return max(int(math.ceil(size * n_rows)), 1)
+
+
+def size_issues(sizes, min_rows=None, max_rows=None, *, names=None, nan_segment=None):
+    """Why each segment size is invalid: ``""`` when within the limits.
+
+    The one definition of segment size validity: a segment is invalid with
+    fewer than ``min_rows`` rows (``None`` or ``0``: no lower limit) or more
+    than ``max_rows`` (``None``: no upper limit). The missing-value segment
+    ``nan_segment`` left empty is not too small: no row needed it.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Rows per segment.
+    min_rows, max_rows : int or None, default=None
+        Limits in rows (see :func:`size_in_rows`).
+    names : sequence of str, optional
+        Segment names, needed to recognise ``nan_segment``.
+    nan_segment : str, optional
+        Name of the missing-value segment.
+
+    Returns
+    -------
+    list of str
+        One entry per segment; a segment is valid when its entry is empty.
+
+    Examples
+    --------
+    >>> size_issues([50, 500, 5_000], 100, 1_000)
+    ['50 rows < min_size 100', '', '5000 rows > max_size 1000']
+    >>> size_issues([0, 0], 10, names=["A", "missing"], nan_segment="missing")
+    ['0 rows < min_size 10', '']
+    """
+    sizes = [int(n) for n in sizes]
+    names = [None] * len(sizes) if names is None else list(names)
+    issues = []
+    for name, size in zip(names, sizes):
+        issue = ""
+        unused_nan = nan_segment is not None and name == nan_segment and size == 0
+        if min_rows and size < min_rows and not unused_nan:
+            issue = f"{size} rows < min_size {min_rows}"
+        elif max_rows is not None and size > max_rows:
+            issue = f"{size} rows > max_size {max_rows}"
+        issues.append(issue)
+    return issues
 
 
 class SegmentOutputMixin(MECETransformerMixin):
@@ -142,17 +190,15 @@ class SegmentOutputMixin(MECETransformerMixin):
             raise RuntimeError("Segment sizes do not sum to the row count.")
         self.segment_counts_ = counts.astype(np.int64)
         self.n_fit_rows_ = int(n_rows)
-        self.segment_valid_, self.segment_issues_ = [], []
-        for name, size in zip(self.segment_names_, counts.tolist()):
-            issue = ""
-            # an unused missing-value segment is not a too-small segment
-            unused_nan = name == self.nan_segment and size == 0
-            if self.min_size_ and size < self.min_size_ and not unused_nan:
-                issue = f"{size} rows < min_size {self.min_size_}"
-            elif self.max_size_ is not None and size > self.max_size_:
-                issue = f"{size} rows > max_size {self.max_size_}"
-            self.segment_valid_.append(not issue)
-            self.segment_issues_.append(issue)
+        self.segment_issues_ = size_issues(
+            counts.tolist(),
+            self.min_size_,
+            self.max_size_,
+            names=self.segment_names_,
+            nan_segment=self.nan_segment,
+        )
+        self.segment_valid_ = [not issue for issue in self.segment_issues_]
+        for name, issue in zip(self.segment_names_, self.segment_issues_):
             if issue:
                 warnings.warn(
                     f"Segment {name!r} is invalid: {issue}.",

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._pipeline import find_steps, segment_step, segment_steps
+from ._scorer import LIFT_COLUMN_PARAMS, dimension_names, input_columns, input_params
 from .export import (
     FORMATS,
     export_assignments,
@@ -180,33 +182,30 @@ def _fit(pipe, X, progress):
         warnings.simplefilter("always")
         with progress.step(f"fitting {steps} on {len(X):,} rows") as info:
             X_out = pipe.fit_transform(X)
-            info["detail"] = (
-                f"{len(pipe.named_steps['segments'].segment_names_)} segments"
-            )
+            info["detail"] = f"{len(segment_step(pipe).segment_names_)} segments"
     return X_out, [str(w.message) for w in caught]
 
 
-_PRINTED = (
-    "size",
-    "share",
-    "mean_avg_order_value",
-    "conversion_potential",
-    "profitability",
-    "lift",
-    "strategic_fit",
-    "size_score",
-    "score",
-    "tier",
-    "lift_observed",
-    "lift_ci_low",
-    "lift_ci_high",
-    "valid",
-)
+def _printed_columns():
+    """The report's columns printed: sizes, the mean order value, the scorer's
+    dimensions (its dimension table), score, tier, observed lift, validity."""
+    return (
+        "size",
+        "share",
+        *(f"mean_{c}" for c in input_columns(terms=("aov",))),
+        *dimension_names(),
+        "score",
+        "tier",
+        "lift_observed",
+        "lift_ci_low",
+        "lift_ci_high",
+        "valid",
+    )
 
 
 def _print_table(table, out):
     """The report's main columns; the exports and the HTML hold all of them."""
-    shown = table[[c for c in _PRINTED if c in table]]
+    shown = table[[c for c in _printed_columns() if c in table]]
     with pd.option_context(
         "display.width", 200, "display.max_columns", 40, "display.max_colwidth", 40
     ):
@@ -230,29 +229,24 @@ def _scorer_params(pipe, args):
         return {}
     if (args.treatment is None) != (args.outcome is None):
         raise CLIError("--treatment and --outcome must be given together")
-    if "scores" not in pipe.named_steps:
+    steps = find_steps(pipe)
+    if steps.scorer is None:
         raise CLIError(
             "--treatment/--outcome need the scorer step, which this installation "
             "of sklearn-mece does not have"
         )
-    return {"scores__treatment": args.treatment, "scores__outcome": args.outcome}
-
-
-_SCORER_INPUTS = (
-    "aov_column",
-    "engagement_column",
-    "profitability_column",
-    "recency_column",
-)
+    name = steps.names["scorer"]
+    return {f"{name}__treatment": args.treatment, f"{name}__outcome": args.outcome}
 
 
 def _scorer_inputs(pipe, data, progress):
     """Raw columns the scorer reads that the data has; unset those it lacks."""
-    scorer = pipe.named_steps.get("scores")
+    steps = find_steps(pipe)
+    scorer = steps.scorer
     if scorer is None:
         return []
     present, absent = [], {}
-    for param in _SCORER_INPUTS:
+    for param in input_params():
         column = getattr(scorer, param, None)
         if not isinstance(column, str):
             continue
@@ -261,7 +255,8 @@ def _scorer_inputs(pipe, data, progress):
         else:
             absent[param] = column
     if absent:
-        pipe.set_params(**{f"scores__{param}": None for param in absent})
+        name = steps.names["scorer"]
+        pipe.set_params(**{f"{name}__{param}": None for param in absent})
         progress.note(
             f"scoring without column(s) the data lacks, each counted as neutral "
             f"(0.5): {', '.join(map(repr, absent.values()))}"
@@ -497,7 +492,7 @@ def _cmd_demo(args, out=None):
     )
     pipe = make_cart_abandoner_pipeline(min_size=args.min_size, max_size=args.max_size)
     X_out, caught = _fit(pipe, universe, progress)
-    thresholds = pipe.named_steps["thresholds"]
+    thresholds = find_steps(pipe).thresholder
     print(
         "\nLearned thresholds (a value equal to a cut goes to the upper level):",
         file=out,
@@ -657,7 +652,7 @@ def _load_model(path):
         raise CLIError(
             f"cannot load model {str(path)!r}: {type(exc).__name__}: {_one_line(exc)}"
         ) from None
-    if not hasattr(model, "named_steps") or "segments" not in model.named_steps:
+    if not hasattr(model, "steps") or find_steps(model).segmenter is None:
         raise CLIError(
             f"cannot load model {str(path)!r}: not a segmentation pipeline "
             "(saved by 'sklearn-mece segment --model')"
@@ -669,24 +664,15 @@ def _model_columns(model):
     """Columns the model saw at fit, and those only its scorer needed."""
     first = model.steps[0][1]
     columns = [str(c) for c in getattr(first, "feature_names_in_", [])]
-    scorer = model.named_steps.get("scores")
+    scorer = find_steps(model).scorer
     optional = []
     if scorer is not None:
         optional = [
             getattr(scorer, p, None)
-            for p in ("treatment", "outcome", "amount")
+            for p in LIFT_COLUMN_PARAMS
             if isinstance(getattr(scorer, p, None), str)
         ]
     return columns, optional
-
-
-def _segmenters(model):
-    """The steps of a pipeline that assign segments (have ``nan_segment``)."""
-    return [
-        (name, step)
-        for name, step in model.steps
-        if hasattr(step, "get_params") and "nan_segment" in step.get_params(deep=False)
-    ]
 
 
 def _refit_hint(args, name="NAME"):
@@ -704,7 +690,7 @@ def _check_nan_segment(model, args):
     afterwards, so the flag checks the model instead of changing it.
     """
     name = args.nan_segment
-    for step_name, step in _segmenters(model):
+    for step_name, step in segment_steps(model):
         fitted = getattr(step, "nan_segment", None)
         if fitted is None:
             raise CLIError(
@@ -724,7 +710,8 @@ def _missing_values_error(exc, model, args):
     """The segmenter's missing-value error, with advice that works for apply."""
     message = _one_line(exc)
     if "nan_segment" not in message or any(
-        getattr(step, "nan_segment", None) is not None for _, step in _segmenters(model)
+        getattr(step, "nan_segment", None) is not None
+        for _, step in segment_steps(model)
     ):
         return None
     # keep what is missing where; drop the advice to set nan_segment

@@ -14,22 +14,36 @@ import pandas as pd
 
 from ._csv import write_csv
 from ._mece import check_mece
+from ._scorer import DIMENSION_TABLE, SCORE_INPUTS
 from .datasets import DEFAULT_REFERENCE_TIME, make_cart_abandoners, select_universe
 from .export import export_assignments, segment_report, to_records
 from .presets import make_cart_abandoner_pipeline
 
 __all__ = ["MECESegmentationEngine"]
 
-#: Report columns renamed to the script's vocabulary in ``segments``.
-_SCRIPT_NAMES = {
-    "lift": "lift_vs_control",
-    "score": "overall_score",
-    "issue": "invalid_reason",
-    "mean_avg_order_value": "mean_aov",
-    "mean_engagement_score": "mean_engagement",
-    "mean_profitability_score": "mean_profitability",
-}
-_MEANS = ("avg_order_value", "engagement_score", "profitability_score")
+#: The scorer's inputs whose means the script reported (``mean_<term>``).
+_SCRIPT_MEANS = ("aov", "engagement", "profitability")
+
+
+def _script_means():
+    """Columns of the script's means, from the scorer's input table."""
+    return [i.column for i in SCORE_INPUTS if i.term in _SCRIPT_MEANS]
+
+
+def _script_names():
+    """Report columns renamed to the script's vocabulary in ``segments``: a
+    dimension is named by its weight key (``lift_vs_control``), a mean by its
+    input's term (``mean_aov``)."""
+    return {
+        **{d.name: d.weight_key for d in DIMENSION_TABLE if d.name != d.weight_key},
+        "score": "overall_score",
+        "issue": "invalid_reason",
+        **{
+            f"mean_{i.column}": f"mean_{i.term}"
+            for i in SCORE_INPUTS
+            if i.term in _SCRIPT_MEANS
+        },
+    }
 
 
 class MECESegmentationEngine:
@@ -42,9 +56,9 @@ class MECESegmentationEngine:
     max_segment_size : int, default=20000
         Larger segments are reported invalid.
     scoring_weights : dict, default=None
-        The script's weights (``conversion_potential``, ``profitability``,
-        ``lift_vs_control``, ``strategic_fit``, ``size_score``); ``None``: the
-        seed's 0.25 / 0.25 / 0.20 / 0.20 / 0.10. Passed to the scorer.
+        The script's weights, keyed like
+        :data:`sklearn_mece._scorer.DEFAULT_WEIGHTS` (one per score
+        dimension); ``None``: those defaults. Passed to the scorer.
     random_state : int, default=None
         Seed of the mock data generated when ``run_segmentation`` gets no data.
     n_users : int, default=50000
@@ -154,8 +168,8 @@ class MECESegmentationEngine:
         segments : list of dict
             Per segment, in hierarchy order: ``name``, ``size``, ``share``,
             ``rule`` (in words, with the learned thresholds), ``mean_aov``,
-            ``mean_engagement``, ``mean_profitability``, the five dimension
-            scores, ``overall_score``, ``tier``, ``valid``, ``invalid_reason``,
+            ``mean_engagement``, ``mean_profitability``, the dimension scores
+            (the scorer's ``lift`` as ``lift_vs_control``), ``overall_score``, ``tier``, ``valid``, ``invalid_reason``,
             ``description`` and ``strategy``.
         universe_df : pandas.DataFrame
             The universe rows (same index) with ``segment``, ``segment_score``
@@ -168,14 +182,14 @@ class MECESegmentationEngine:
         universe = self.select_universe(data, reference_time)
         pipeline = self.build_pipeline()
         out = pipeline.fit_transform(universe)
-        report = segment_report(pipeline, out, mean_columns=_MEANS)
+        report = segment_report(pipeline, out, mean_columns=_script_means())
         self.pipeline_ = pipeline
         self.validation_ = check_mece(
             out["segment"], expected_labels=list(report.index)
         )
         added = ["segment", "segment_score", "segment_tier"]
         universe_df = universe.assign(**{c: out[c] for c in added if c in out})
-        report = report.rename(columns=_SCRIPT_NAMES)
+        report = report.rename(columns=_script_names())
         report.insert(0, "name", report.index.astype(str))
         self.segments = to_records(report)
         self.universe_ = universe_df

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ._csv import write_csv
+from ._pipeline import find_steps, segment_step
+from ._scorer import input_columns
 
 __all__ = [
     "FORMATS",
@@ -90,28 +92,8 @@ def to_records(frame, *, index=None):
 # ---------------------------------------------------------------------------------
 # the per-segment report
 # ---------------------------------------------------------------------------------
-def _steps(pipeline):
-    """``{name: step}`` of a pipeline, or ``{"segments": est}`` for a bare step."""
-    named = getattr(pipeline, "named_steps", None)
-    if named is not None:
-        return dict(named)
-    return {"segments": pipeline}
-
-
-def _segmenter(pipeline):
-    steps = _steps(pipeline)
-    seg = steps.get("segments")
-    if seg is None or not hasattr(seg, "segment_names_"):
-        raise ValueError(
-            "Expected a fitted pipeline with a 'segments' step (e.g. from "
-            "make_cart_abandoner_pipeline(...).fit(X))."
-        )
-    return seg
-
-
 def _cuts(pipeline):
-    thresholds = _steps(pipeline).get("thresholds")
-    return getattr(thresholds, "cuts_", None)
+    return getattr(find_steps(pipeline).thresholder, "cuts_", None)
 
 
 def _ruleset(seg):
@@ -138,7 +120,7 @@ def rule_text(pipeline, name):
     Parameters
     ----------
     pipeline : sklearn.pipeline.Pipeline
-        Fitted, with a ``segments`` step (and usually ``thresholds``).
+        Fitted, with a segment step (and usually a thresholder).
     name : str
         An output segment name (``segment_names_``).
 
@@ -159,7 +141,7 @@ def rule_text(pipeline, name):
     >>> rule_text(pipe, "Other_Bucket")
     'ELSE (every row not matched above)'
     """
-    seg = _segmenter(pipeline)
+    seg = segment_step(pipeline)
     rules = _ruleset(seg)
     if rules is None:
         return ""
@@ -197,25 +179,26 @@ def rule_text(pipeline, name):
     return text
 
 
-def segment_report(pipeline, X_out=None, *, mean_columns=("avg_order_value",)):
+def segment_report(pipeline, X_out=None, *, mean_columns=None):
     """Per-segment report of a fitted pipeline, read from what its steps learned.
 
-    Sizes, shares and validity come from the segmenter (``segment_table_``);
+    Sizes, shares and validity come from the segment step (``segment_table_``);
     scores, tiers and observed-lift intervals from the scorer's ``report_``
-    when the pipeline has a ``scores`` step; descriptions and strategies from
-    the rules. Nothing is refitted or recomputed.
+    when the pipeline has a :class:`SegmentScorer`; descriptions and
+    strategies from the rules. Nothing is refitted or recomputed.
 
     Parameters
     ----------
     pipeline : sklearn.pipeline.Pipeline
-        Fitted, with a ``segments`` step (``thresholds`` and ``scores`` are
-        read when present).
+        Fitted, with a segment step (a thresholder and a scorer are read when
+        present; steps are found by type, whatever their names).
     X_out : pandas.DataFrame, optional
         ``pipeline.transform(X)``; only used for the ``mean_<column>``
         summaries of ``mean_columns`` that no step learned.
-    mean_columns : sequence of str, default=("avg_order_value",)
+    mean_columns : sequence of str, default=None
         Raw columns averaged per segment when ``X_out`` holds them and the
-        scorer's report has no ``mean_<column>`` already.
+        scorer's report has no ``mean_<column>`` already. ``None``: the
+        scorer's order-value input (``avg_order_value``).
 
     Returns
     -------
@@ -238,21 +221,23 @@ def segment_report(pipeline, X_out=None, *, mean_columns=("avg_order_value",)):
     >>> report.loc["Recent_Customers", "rule"]
     'days_since_last_order <= 30'
     """
-    seg = _segmenter(pipeline)
+    seg = segment_step(pipeline)
     names = list(seg.segment_names_)
     table = seg.segment_table_.copy()
     table.index.name = "segment"
 
-    scorer = _steps(pipeline).get("scores")
+    scorer = find_steps(pipeline).scorer
     scores = getattr(scorer, "report_", None) if scorer is not None else None
     if scores is not None:
-        # size, share and validity stay the segmenter's: it owns the size limits
+        # size, share and validity are the segment step's: it owns the size limits
         scores = scores.reindex(names)
         extra = [c for c in scores.columns if c not in table.columns]
         at = list(table.columns).index("valid")
         for i, col in enumerate(extra):
             table.insert(at + i, col, scores[col].to_numpy())
 
+    if mean_columns is None:
+        mean_columns = input_columns(terms=("aov",))
     if X_out is not None and "segment" in getattr(X_out, "columns", ()):
         column = getattr(seg, "output_column", "segment")
         wanted = [c for c in mean_columns if c in X_out and f"mean_{c}" not in table]

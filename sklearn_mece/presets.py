@@ -9,6 +9,7 @@ import os
 
 from sklearn.pipeline import Pipeline
 
+from ._pipeline import find_steps, segment_step
 from ._rules import RuleSet, load_rules
 from ._scorer import SegmentScorer
 from ._segmenter import HierarchicalSegmenter
@@ -31,10 +32,8 @@ class SegmentationPipeline(Pipeline):
     an ndarray and every later step loses the column names. This subclass
     remembers the configured container and applies it again after
     ``set_params``, so a challenger swapped into the preset keeps the
-    DataFrame contract. It also keeps the scorer's size limits equal to the
-    segmenter's: ``set_params(segments__min_size=...)`` (or ``max_size``) sets
-    ``scores__min_size`` too, so the two steps never disagree on which segments
-    are valid. Everything else is :class:`~sklearn.pipeline.Pipeline`.
+    DataFrame contract. Everything else is :class:`~sklearn.pipeline.Pipeline`
+    (segment size validity is the segment step's alone: nothing to keep in step).
 
     Examples
     --------
@@ -75,17 +74,6 @@ class SegmentationPipeline(Pipeline):
         -------
         self : SegmentationPipeline
         """
-        steps = dict(self.steps)
-        scores = steps.get("scores")
-        for name in ("min_size", "max_size"):
-            key = f"segments__{name}"
-            if (
-                key in params
-                and f"scores__{name}" not in params
-                and scores is not None
-                and name in scores.get_params(deep=False)
-            ):
-                params[f"scores__{name}"] = params[key]
         super().set_params(**params)
         transform = getattr(self, "_sklearn_output_config", {}).get("transform")
         if transform is not None:
@@ -179,7 +167,7 @@ def make_cart_abandoner_pipeline(
     Steps: ``thresholds`` (:class:`PercentileThresholder`: AOV p40/p75,
     engagement p40/p70, profitability p70), ``segments``
     (:class:`HierarchicalSegmenter` with :data:`CART_ABANDONER_RULES`) and
-    ``scores`` (:class:`SegmentScorer`: the seed's five dimensions and tiers;
+    ``scores`` (:class:`SegmentScorer`: the seed's score dimensions and tiers;
     pass ``scores__treatment=`` and ``scores__outcome=`` for an observed lift).
     Output is pandas; columns are selected by name, so extra input columns pass through
     and the column order may change between fit and transform.
@@ -190,16 +178,18 @@ def make_cart_abandoner_pipeline(
         Segments smaller at fit merge into the ELSE bucket (``0``: no merge).
     max_size : int or float, default=20000
         Segments larger at fit are flagged invalid (see ``segments__max_size_policy``).
+        Both limits are the segment step's; it alone decides which segments
+        are valid (``segment_table_``, and :func:`segment_report`).
     rules : RuleSet, dict or str, default=None
         Another hierarchy in place of :data:`CART_ABANDONER_RULES`: a
         :class:`RuleSet`, its plain-data form or the path of a JSON/TOML rules
         file (:func:`load_rules`). The thresholder learns the percentiles its
         ``levels`` section declares (:meth:`RuleSet.percentiles`).
-    scoring_weights : dict or sequence of 5 floats, default=None
-        The seed's ``scoring_weights`` (``conversion_potential``,
-        ``profitability``, ``lift_vs_control``, ``strategic_fit``,
-        ``size_score``), passed to the scorer as ``scores__weights``; ``None``:
-        the seed's 0.25 / 0.25 / 0.20 / 0.20 / 0.10.
+    scoring_weights : dict or sequence of floats, default=None
+        The seed's ``scoring_weights``, keyed like
+        :data:`sklearn_mece._scorer.DEFAULT_WEIGHTS` (one weight per score
+        dimension), passed to the scorer as ``scores__weights``; ``None``:
+        those defaults.
     **params
         Any ``step__param`` of the pipeline, e.g. ``thresholds__method="lower"``
         or ``segments__output="codes"``.
@@ -261,8 +251,6 @@ def make_cart_abandoner_pipeline(
                 "scores",
                 SegmentScorer(
                     weights=scoring_weights,
-                    min_size=min_size or None,
-                    max_size=max_size,
                     tier_output="names",
                     select_by_name=True,
                 ),
@@ -281,7 +269,7 @@ def describe_pipeline(pipeline):
     Parameters
     ----------
     pipeline : sklearn.pipeline.Pipeline
-        Fitted, with steps ``thresholds`` and ``segments``.
+        Fitted, with a segment step (and usually a thresholder), found by type.
 
     Returns
     -------
@@ -295,5 +283,7 @@ def describe_pipeline(pipeline):
     >>> print(describe_pipeline(pipe).splitlines()[1])  # doctest: +ELLIPSIS
        - avg_order_value is high (avg_order_value >= ...)
     """
-    thresholds = pipeline.named_steps["thresholds"]
-    return pipeline.named_steps["segments"].describe(cuts=thresholds.cuts_)
+    thresholds = find_steps(pipeline).thresholder
+    cuts = getattr(thresholds, "cuts_", None)
+    seg = segment_step(pipeline)
+    return seg.describe() if cuts is None else seg.describe(cuts=cuts)

@@ -766,3 +766,22 @@ def test_bad_rules_and_model_files_are_one_line(capsys, csv_path, tmp_path, kind
     assert expected in line and str(bad) in line
     assert "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_scorer_parameters_follow_the_scorer_step_whatever_its_name():
+    from argparse import Namespace
+
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_mece import make_cart_abandoner_pipeline
+    from sklearn_mece.cli import _Progress, _scorer_inputs, _scorer_params
+
+    pipe = make_cart_abandoner_pipeline()
+    renamed = Pipeline([(f"s{i}", step) for i, (_, step) in enumerate(pipe.steps)])
+    args = Namespace(treatment="t", outcome="o")
+    assert _scorer_params(renamed, args) == {"s2__treatment": "t", "s2__outcome": "o"}
+    data = pd.DataFrame(columns=["engagement_score", "avg_order_value", "other"])
+    present = _scorer_inputs(renamed, data, _Progress(quiet=True))
+    assert present == ["avg_order_value", "engagement_score"]  # the seed's order
+    scorer = renamed.named_steps["s2"]
+    assert scorer.profitability_column is None and scorer.recency_column is None

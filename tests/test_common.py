@@ -113,8 +113,6 @@ def _estimators():
             weights=(0.3, 0.2, 0.1, 0.2, 0.2),
             strategic_priority={0: 0.9},
             optimal_size=0.2,
-            min_size=0.05,
-            max_size=0.5,
             tier_thresholds=(0.8, 0.4),
             handle_unknown="nan",
         ),

@@ -412,3 +412,32 @@ def test_champion_challenger_example_runs(tmp_path, capsys):
     assert comparison.n_rows == 2000
     assert (tmp_path / "comparison.html").exists()
     assert (tmp_path / "migration_challenger.png").exists()
+
+
+def test_comparison_finds_steps_by_type_whatever_their_names(data, fitted):
+    from sklearn.pipeline import Pipeline
+
+    champion, challenger = fitted
+    renamed = Pipeline(
+        [(f"step{i}", step) for i, (_, step) in enumerate(champion.steps)]
+    )
+    cmp = compare_segmentations(renamed, challenger, data)
+    same = compare_segmentations(champion, challenger, data)
+    pd.testing.assert_frame_equal(cmp.champion, same.champion)
+    assert "score_diff" in cmp.champion.columns
+    # a pipeline whose segment step is not fitted is refused, naming the step
+    unfitted = Pipeline(
+        [("cut", clone(champion.steps[0][1])), ("seg", HierarchicalSegmenter())]
+    )
+    with pytest.raises(NotFittedError):
+        compare_segmentations(unfitted, challenger, data, fit=False)
+
+
+def test_compliance_uses_the_segment_steps_validity_rule(data, fitted):
+    from sklearn_mece._segment_base import size_issues
+
+    cmp = compare_segmentations(*fitted, data, min_size=300, max_size=900)
+    table = cmp.champion
+    expected = [not i for i in size_issues(table["size"], 300, 900)]
+    assert table["compliant"].tolist() == expected
+    assert not all(expected) and any(expected)

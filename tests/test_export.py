@@ -199,3 +199,72 @@ def test_to_records_plain_types():
     assert records[1]["x"] is None and records[1]["when"] is None
     assert all(type(v) in (int, bool, float, str) for v in records[0].values())
     json.dumps(records)
+
+
+# -- steps are found by what they are ----------------------------------------------------
+def _renamed(pipe):
+    """The same fitted steps under other names, in a plain scikit-learn Pipeline."""
+    from sklearn.pipeline import Pipeline
+
+    names = {"thresholds": "levels", "segments": "rules", "scores": "value"}
+    return Pipeline([(names[n], step) for n, step in pipe.steps])
+
+
+def test_find_steps_by_type():
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_mece import PercentileThresholder, SegmentScorer
+    from sklearn_mece._pipeline import find_steps, segment_step, segment_steps
+
+    pipe = _renamed(make_cart_abandoner_pipeline())
+    steps = find_steps(pipe)
+    assert isinstance(steps.thresholder, PercentileThresholder)
+    assert isinstance(steps.segmenter, HierarchicalSegmenter)
+    assert isinstance(steps.scorer, SegmentScorer)
+    assert steps.segment_index == 1
+    assert steps.names == {
+        "thresholder": "levels",
+        "segmenter": "rules",
+        "scorer": "value",
+    }
+    assert [name for name, _ in segment_steps(pipe)] == ["rules"]
+    with pytest.raises(ValueError, match="segment step 'rules'.*not fitted"):
+        segment_step(pipe)
+    assert segment_step(pipe, fitted=False) is steps.segmenter
+    # a bare step is found in the field of its type, nothing else
+    bare = find_steps(steps.scorer)
+    assert bare.scorer is steps.scorer and bare.segmenter is None
+    assert bare.segment_index is None and bare.names == {}
+    with pytest.raises(ValueError, match="found none in SegmentScorer"):
+        segment_step(steps.scorer)
+    with pytest.raises(ValueError, match=r"found none in the pipeline's steps \['a'\]"):
+        segment_step(Pipeline([("a", PercentileThresholder())]))
+
+
+def test_the_thresholder_read_is_the_one_before_the_segment_step():
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_mece import PercentileThresholder
+    from sklearn_mece._pipeline import find_steps
+
+    first, last = PercentileThresholder(), PercentileThresholder()
+    seg = HierarchicalSegmenter()
+    steps = find_steps(Pipeline([("a", first), ("s", seg), ("b", last)]))
+    assert steps.thresholder is first and steps.names["thresholder"] == "a"
+
+
+def test_reports_read_a_pipeline_with_other_step_names(fitted_preset):
+    from sklearn_mece import describe_pipeline, html_report
+
+    pipe, out = fitted_preset
+    renamed = _renamed(pipe)
+    pd.testing.assert_frame_equal(
+        segment_report(renamed, out), segment_report(pipe, out)
+    )
+    assert rule_text(renamed, "Recent_Customers") == rule_text(pipe, "Recent_Customers")
+    assert describe_pipeline(renamed) == describe_pipeline(pipe)
+    page = html_report(renamed, out)
+    assert page.count("data:image/png;base64,") == html_report(pipe, out).count(
+        "data:image/png;base64,"
+    )
+    assert "No thresholder" not in page and "No scorer" not in page

@@ -200,15 +200,19 @@ def test_segment_empty_at_fit_is_scored_and_reachable_later():
     assert combined["size"].notna().all() and combined["valid"].notna().all()
 
 
-def test_size_limits_stay_in_step_between_segmenter_and_scorer():
+def test_size_validity_has_one_owner_the_segment_step():
     X = make_cart_abandoners(20_000, random_state=0)
     pipe = make_cart_abandoner_pipeline()
     pipe.set_params(segments__min_size=100, segments__max_size=3_000)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", UserWarning)  # SegmentSizeWarning
+        warnings.simplefilter("error", FutureWarning)  # no deprecated parameter set
         pipe.fit(X)
     scorer, segmenter = pipe.named_steps["scores"], pipe.named_steps["segments"]
-    assert (scorer.min_size, scorer.max_size) == (100, 3_000)
+    assert (scorer.min_size, scorer.max_size) == (None, None)
+    assert "valid" not in scorer.report_
     valid = segmenter.segment_table_["valid"]
     assert not valid.all()  # something really is out of bounds
-    assert (scorer.report_["valid"].reindex(valid.index) == valid).all()
+    report = sklearn_mece.segment_report(pipe)
+    assert report["valid"].tolist() == valid.tolist()
+    assert report["issue"].tolist() == segmenter.segment_issues_

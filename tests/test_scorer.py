@@ -2,6 +2,7 @@
 scikit-learn's checks in several configurations."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -62,8 +63,10 @@ def test_preset_returns_segment_score_and_tier():
     np.testing.assert_array_equal(out["segment_tier"].astype(str), by_segment["tier"])
     assert set(report.index) == set(pipe.named_steps["segments"].segment_names_)
     assert report["size"].sum() == len(X)
-    required = {"size", "share", *DIMENSIONS, "score", "tier", "valid"}
+    required = {"size", "share", *DIMENSIONS, "score", "tier"}
     assert required <= set(report.columns)
+    # validity is the segment step's: segment_report shows it, the scorer does not
+    assert "valid" not in report
     assert (report["lift_source"] == "simulated").all()
     assert report["score"].idxmax() == "High_AOV_Premium"
 
@@ -289,6 +292,99 @@ def test_dimensions_match_an_independent_computation(segmented):
     )
     for dim in DIMENSIONS:
         assert report[dim].between(0, 1).all(), dim
+
+
+# -- the dimension table --------------------------------------------------------------------
+def test_the_dimension_table_is_consistent():
+    from sklearn_mece import _scorer
+
+    table = _scorer.DIMENSION_TABLE
+    assert DIMENSIONS == _scorer.dimension_names() == tuple(d.name for d in table)
+    assert DEFAULT_WEIGHTS == _scorer.default_weights()
+    assert sum(DEFAULT_WEIGHTS.values()) == pytest.approx(1.0, abs=1e-12)
+    terms = {i.term for i in _scorer.SCORE_INPUTS} | set(_scorer.DERIVED_TERMS)
+    for d in table:
+        assert set(d.inputs) <= terms, d.name
+        assert sum(c for _, c in d.formula) == pytest.approx(1.0), d.name
+    assert len({d.name for d in table} | {d.weight_key for d in table}) >= len(table)
+    # the seed's scoring_weights, unchanged
+    assert DEFAULT_WEIGHTS == {
+        "conversion_potential": 0.25,
+        "profitability": 0.25,
+        "lift_vs_control": 0.20,
+        "strategic_fit": 0.20,
+        "size_score": 0.10,
+    }
+    assert "0.7 * engagement + 0.3 * recency" in SegmentScorer.__doc__
+
+
+def test_the_dimension_table_drives_report_weights_plots_and_tables(
+    segmented, monkeypatch
+):
+    """A sixth dimension is one row of the table: the scorer's report, the
+    default weights, the weight validation, the HTML plot, the command line's
+    table and segment_report follow it."""
+    from sklearn_mece import _scorer, cli, segment_report
+    from sklearn_mece.report import plot_scores
+
+    table = [
+        d._replace(default_weight=0.15) if d.name == "conversion_potential" else d
+        for d in _scorer.DIMENSION_TABLE
+    ]
+    table.append(
+        _scorer.Dimension(
+            "engagement_only", "engagement_weight", 0.10, (("engagement", 1.0),), "x"
+        )
+    )
+    monkeypatch.setattr(_scorer, "DIMENSION_TABLE", tuple(table))
+
+    assert _scorer.default_weights()["engagement_weight"] == 0.10
+    scorer = SegmentScorer().fit(segmented)
+    report = scorer.report_
+    names = [d.name for d in table]
+    assert list(report.columns[2 : 2 + len(names) + 1]) == [*names, "score"]
+    # engagement is already in [0, 1]: its unit normalisation is the identity
+    np.testing.assert_allclose(
+        report["engagement_only"], report["mean_engagement_score"], rtol=1e-12
+    )
+    expected = sum(d.default_weight * report[d.name] for d in table)
+    np.testing.assert_allclose(report["score"], expected, rtol=1e-12)
+    # weights: the new key, its name as an alias, one number per dimension
+    by_alias = SegmentScorer(weights={"engagement_only": 1.0}).fit(segmented)
+    np.testing.assert_allclose(by_alias.scores_, report["engagement_only"])
+    SegmentScorer(weights=[0.2] * 5 + [0.0]).fit(segmented)
+    with pytest.raises(ValueError, match="sequence of 6 numbers"):
+        SegmentScorer(weights=[0.2] * 5).fit(segmented)
+
+    fig = plot_scores(report)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == [n.replace("_", "\n") for n in [*names, "score"]]
+    assert "engagement_only" in cli._printed_columns()
+
+    X = make_cart_abandoners(3_000, random_state=0)
+    pipe = make_cart_abandoner_pipeline(min_size=0).fit(X)
+    assert "engagement_only" in segment_report(pipe).columns
+
+
+# -- size validity is the segment step's ----------------------------------------------------
+def test_size_limits_on_the_scorer_are_deprecated(segmented):
+    with pytest.warns(FutureWarning, match="min_size and max_size are deprecated"):
+        scorer = SegmentScorer(min_size=1_000, max_size=3_000).fit(segmented)
+    sizes = scorer.report_["size"]
+    assert not scorer.report_["valid"].all()
+    assert (
+        scorer.report_["valid"].tolist()
+        == ((sizes >= 1_000) & (sizes <= 3_000)).tolist()
+    )
+    assert (scorer.min_size_, scorer.max_size_) == (1_000, 3_000)
+
+
+def test_the_scorer_does_not_judge_sizes_by_default(segmented):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        scorer = SegmentScorer().fit(segmented)
+    assert scorer.segment_valid_ is None
+    assert "valid" not in scorer.report_
 
 
 def test_scores_outside_unit_range_are_rescaled_with_learned_bounds():

@@ -117,9 +117,9 @@ def test_midrank_percentile_is_rankdata(kind, share, monkeypatch):
 
 # -- fit ------------------------------------------------------------------------------------
 def test_fit_is_identical_to_the_earlier_code(data, monkeypatch):
-    new = SegmentScorer(min_size=10).fit(data)
+    new = SegmentScorer().fit(data)
     monkeypatch.setattr(SegmentScorer, "_input", _old_input)
-    old = SegmentScorer(min_size=10).fit(data)
+    old = SegmentScorer().fit(data)
     pd.testing.assert_frame_equal(new.report_, old.report_, check_exact=True)
     np.testing.assert_array_equal(_bits(new.scores_), _bits(old.scores_))
     for dim in mod.DIMENSIONS:
