@@ -46,6 +46,7 @@ TRUSTED_TYPES = (
     "builtins.str",
     "builtins.tuple",
     "numpy.float64",
+    "numpy.int64",  # scalars in clusterers' fitted state (scikit-learn 1.6)
     "numpy.ndarray",
     "sklearn.cluster._agglomerative.AgglomerativeClustering",
     "sklearn.cluster._dbscan.DBSCAN",
