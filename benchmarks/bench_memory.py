@@ -49,10 +49,10 @@ def child(rows, engine, what):
     import baselines as base
     import numpy as np
 
-    from sklearn_mece import _kernels, make_cart_abandoner_pipeline
+    from sklearn_mece import _backend, make_cart_abandoner_pipeline
 
     warnings.simplefilter("ignore")
-    _kernels.USE_NUMBA = engine == "numba"
+    _backend.USE_NUMBA = engine == "numba"
     df = base.make_data(rows)
     input_bytes = int(df.memory_usage(index=False, deep=False).sum())
     if what == "seed":

@@ -24,11 +24,11 @@ import time
 import numpy as np
 
 try:
-    from sklearn_mece import _select
+    from sklearn_mece import _backend
     from sklearn_mece._select import percentiles, select_backend
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
-    from sklearn_mece import _select
+    from sklearn_mece import _backend
     from sklearn_mece._select import percentiles, select_backend
 
 #: (column, percentiles): 3 x 3 x 2 x 2 levels, as in the product's rules
@@ -70,7 +70,7 @@ def _medians_interleaved(funcs, repeat):
 
 def _backends():
     out = ["numpy"]
-    if _select._numba_kernels() is not None:
+    if _backend.numba_kernels() is not None:
         out.insert(0, "numba")
     return out
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from _common import medians_interleaved, row
 
-from sklearn_mece import _kernels, _select, make_cart_abandoner_pipeline
+from sklearn_mece import _backend, _kernels, make_cart_abandoner_pipeline
 
 
 class _engine:
@@ -43,11 +43,11 @@ class _engine:
         self.numba = numba
 
     def __enter__(self):
-        self.saved = (_kernels.USE_NUMBA, _select.USE_NUMBA)
-        _kernels.USE_NUMBA = _select.USE_NUMBA = self.numba
+        self.saved = _backend.USE_NUMBA
+        _backend.USE_NUMBA = self.numba
 
     def __exit__(self, *exc):
-        _kernels.USE_NUMBA, _select.USE_NUMBA = self.saved
+        _backend.USE_NUMBA = self.saved
 
 
 def _pipeline():

@@ -17,11 +17,14 @@ Both engines give identical results. The numpy engine processes rows in
 blocks of :data:`BLOCK` rows so that no temporary is larger than a block (1-2
 bytes per row of it, near the CPU cache) and the threads each take a slice of
 the rows; it is correct on every platform numpy runs on. The numba engine
-(optional, ``pip install sklearn-mece[fast]``) runs compiled, multi-threaded
-loops. It is imported lazily, only for inputs of at
-least :data:`NUMBA_MIN_ROWS` rows, and is not used when ``numba`` is missing,
-when :data:`USE_NUMBA` is ``False``, when the environment variable
-``SKLEARN_MECE_NO_NUMBA=1`` is set, or when compiling fails.
+runs the compiled loops of :mod:`sklearn_mece._numba_kernels`. Which engine
+runs, on how many threads, and how to switch numba off: see
+:mod:`sklearn_mece._backend` (one switch and one thread pool for the whole
+package; its row rule says when numba runs).
+
+Comparison operators are those of :data:`sklearn_mece._operators.OPERATORS`,
+by name; any other name raises ``ValueError`` whatever the input size or
+engine.
 
 Slots of :func:`rule_lookup`. A variable with domain ``d`` takes the slots
 ``0 .. d - 1``; slot ``0`` means *missing*. A level variable with ``L``
@@ -30,30 +33,11 @@ and slots ``1`` (false) and ``2`` (true). The table is in C order over the
 variables' domains.
 """
 
-import os
-import threading
-import warnings
-
 import numpy as np
 
-__all__ = [
-    "BLOCK",
-    "NUMBA_MIN_ROWS",
-    "OPS",
-    "USE_NUMBA",
-    "bincount",
-    "engine_for",
-    "level_codes",
-    "nonfinite_counts",
-    "rule_lookup",
-    "take",
-]
-
-#: Set to ``False`` to never use numba (same as ``SKLEARN_MECE_NO_NUMBA=1``).
-USE_NUMBA = True
-
-#: Inputs with fewer rows use the numpy engine: no compilation, no thread start.
-NUMBA_MIN_ROWS = 1 << 16
+from . import _backend
+from ._backend import engine_for
+from ._operators import get_operator
 
 #: Rows per block of the numpy engine. Smaller blocks keep temporaries in the
 #: L2 cache but cost more ufunc calls, and every call releases and re-takes
@@ -66,61 +50,8 @@ BLOCK = 1 << 17
 #: by per-call overhead, not by arithmetic.
 SMALL_ROWS = 1024
 
-#: Comparison operators of :func:`rule_lookup`, by code.
-OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
-
-_ENV_NO_NUMBA = "SKLEARN_MECE_NO_NUMBA"
-_NUMBA = None  # None: not tried yet; False: unavailable; else the kernels
-_LOCK = threading.Lock()
-
-
-# --------------------------------------------------------------------------
-# engine choice
-# --------------------------------------------------------------------------
-def _numba_disabled():
-    flag = os.environ.get(_ENV_NO_NUMBA, "").strip().lower()
-    return (not USE_NUMBA) or flag not in ("", "0", "false", "no")
-
-
-def _numba():
-    global _NUMBA
-    if _NUMBA is None:
-        with _LOCK:
-            if _NUMBA is None:
-                try:
-                    _NUMBA = _build_numba()
-                except Exception:  # numba missing or broken: numpy engine
-                    _NUMBA = False
-    return _NUMBA or None
-
-
-def engine_for(n_rows, engine=None):
-    """Name of the engine used for ``n_rows`` rows: ``"numba"`` or ``"numpy"``.
-
-    Parameters
-    ----------
-    n_rows : int
-        Number of rows to process.
-    engine : {"numba", "numpy"} or None
-        Force an engine; ``"numba"`` still falls back to numpy when numba is
-        unavailable or disabled.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> engine_for(10)
-    'numpy'
-    """
-    if engine == "numpy" or _numba_disabled():
-        return "numpy"
-    if engine is None and n_rows < NUMBA_MIN_ROWS:
-        return "numpy"
-    if engine not in (None, "numba"):
-        raise ValueError(f"engine must be 'numba', 'numpy' or None, got {engine!r}.")
-    return "numba" if _numba() is not None else "numpy"
+#: Rows per block of the numba rule lookup (its index array stays in cache).
+NUMBA_BLOCK = 1 << 16
 
 
 def _blocks(n):
@@ -203,7 +134,7 @@ def level_codes(values, cuts, out=None, engine=None):
         with np.errstate(invalid="ignore", over="ignore"):
             return _numpy_level_codes(values[lo:hi], cuts, out[lo:hi])
 
-    res = _run(work, n)
+    res = _backend.run_in_slices(work, n)
     return out, sum(r[0] for r in res), sum(r[1] for r in res)
 
 
@@ -215,9 +146,10 @@ def rule_lookup(inputs, table, out=None, engine=None):
     inputs : list of tuple
         One per variable, in the table's axis order: ``("level", codes,
         n_levels)`` with integer codes (``-1`` missing), or ``("compare",
-        values, op, operands)`` with float64 values, ``op`` one of
-        :data:`OPS` and ``operands`` a float64 array (one value, or the set
-        of ``in`` / ``not in``).
+        values, op, operands)`` with float64 values, ``op`` the name of an
+        operator of :data:`sklearn_mece._operators.OPERATORS` and
+        ``operands`` a float64 array (one value, or the listed values of
+        ``in`` / ``not in``).
     table : ndarray, 1-D
         Table in C order over the domains (``n_levels + 1`` or ``3``), slot
         ``0`` of each axis meaning missing.
@@ -235,6 +167,11 @@ def rule_lookup(inputs, table, out=None, engine=None):
         (comparisons only). Rows with an invalid value get an unspecified
         table value: check the counts.
 
+    Raises
+    ------
+    ValueError
+        If an operator is unknown (at every input size, on both engines).
+
     Examples
     --------
     >>> codes = np.array([0, 2, -1, 1], dtype=np.int8)
@@ -247,6 +184,7 @@ def rule_lookup(inputs, table, out=None, engine=None):
     >>> counts.tolist()
     [[0, 1, 0], [0, 1, 0]]
     """
+    inputs = [_with_operator(v) for v in inputs]
     n = out.shape[0] if out is not None else _n_rows(inputs)
     if out is None:
         out = np.empty(n, dtype=table.dtype)
@@ -313,6 +251,13 @@ def take(table, codes, engine=None):
 # --------------------------------------------------------------------------
 # numpy engine
 # --------------------------------------------------------------------------
+def _with_operator(inp):
+    """A compare input with its :class:`~sklearn_mece._operators.Operator`."""
+    if inp[0] == "level":
+        return inp
+    return (inp[0], inp[1], get_operator(inp[2]), inp[3])
+
+
 def _n_rows(inputs):
     return inputs[0][1].shape[0]
 
@@ -384,10 +329,7 @@ def _small_rule_lookup(inputs, doms, table, out):
             counts[j, 1] = np.count_nonzero(slot == 0)
         else:
             _, values, op, operands = inp
-            if op in _NP_CMP:
-                hit = _NP_CMP[op](values, operands[0])
-            else:
-                hit = np.isin(values, operands, invert=op == "not in")
+            hit = op.holds(values, operands)
             slot = hit.astype(np.intp) + 1
             finite = np.isfinite(values)
             if not finite.all():
@@ -398,16 +340,6 @@ def _small_rule_lookup(inputs, doms, table, out):
         cell = slot if cell is None else cell * dom + slot
     np.take(table, cell, out=out)
     return counts
-
-
-_NP_CMP = {
-    "==": np.equal,
-    "!=": np.not_equal,
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-}
 
 
 def _numpy_rule_lookup(inputs, doms, table, out):
@@ -445,7 +377,7 @@ def _numpy_rule_lookup(inputs, doms, table, out):
         with np.errstate(invalid="ignore", over="ignore"):
             return _numpy_lookup_rows(inputs, doms, table, out, lo, hi, dtype, offset)
 
-    counts[:, 1:] += sum(_run(work, n))[:, 1:]
+    counts[:, 1:] += sum(_backend.run_in_slices(work, n))[:, 1:]
     return counts
 
 
@@ -473,10 +405,10 @@ def _numpy_lookup_rows(inputs, doms, table, out, lo, hi, dtype, offset):
             _, values, op, operands = inp
             v = values[s : s + m]
             h = hit[:m]
-            if op in _NP_CMP:
-                _NP_CMP[op](v, operands[0], out=h)
+            if op.takes_list:
+                h[...] = op.holds(v, operands)
             else:
-                h[...] = np.isin(v, operands, invert=op == "not in")
+                op.compare(v, operands[0], out=h)
             hv = h.view(np.uint8) if small else h
             if j:
                 np.add(ib, hv, out=ib, casting="unsafe")
@@ -496,90 +428,20 @@ def _numpy_lookup_rows(inputs, doms, table, out, lo, hi, dtype, offset):
 
 
 # --------------------------------------------------------------------------
-# numba engine
+# numba engine: the compiled loops of _numba_kernels on the backend's threads
 # --------------------------------------------------------------------------
-# The kernels are serial loops that release the GIL; large inputs are split
-# into one slice of rows per thread and run on a small thread pool. (numba's
-# own ``parallel=True`` with its default OpenMP layer busy-waits: several
-# times slower than serial as soon as another process uses the cores.)
-
-#: Rows per block of the numba rule lookup (its index array stays in cache).
-NUMBA_BLOCK = 1 << 16
-
-#: Rows from which the numba engine splits the work across threads.
-THREAD_MIN_ROWS = 1 << 20
-
-_POOL = None
-_WORKER_PREFIX = "sklearn-mece"  # name prefix of the pool's threads
-
-
-def _forget_pool():
-    global _POOL, _LOCK
-    _POOL = None  # a forked child has none of the parent's threads
-    _LOCK = threading.Lock()  # nor the thread that may have held the lock
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _n_threads():
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-def _pool():
-    global _POOL
-    if _POOL is None:
-        with _LOCK:
-            if _POOL is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                _POOL = ThreadPoolExecutor(
-                    max_workers=_n_threads(), thread_name_prefix=_WORKER_PREFIX
-                )
-    return _POOL
-
-
-def _split(n):
-    """Row slices, one per thread for large inputs."""
-    k = _n_threads() if n >= THREAD_MIN_ROWS else 1
-    step = -(-n // k) if n else 1
-    return [(lo, min(n, lo + step)) for lo in range(0, max(n, 1), step)]
-
-
-def _run(func, n):
-    """Run ``func(lo, hi)`` over row slices; list of results in slice order.
-
-    Called from one of the pool's own threads (a kernel nested in another),
-    it runs serially: a worker waiting on tasks queued behind it would
-    deadlock.
-    """
-    parts = _split(n)
-    if len(parts) > 1 and threading.current_thread().name.startswith(_WORKER_PREFIX):
-        return [func(lo, hi) for lo, hi in parts]
-    if len(parts) == 1:
-        return [func(*parts[0])]
-    return list(_pool().map(lambda p: func(*p), parts))
-
-
-def _readonly(a):
-    a = np.ascontiguousarray(a)
-    if a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
-    return a
-
-
 def _numba_nonfinite(values):
-    k = _numba()
-    values = _readonly(values)
-    res = _run(lambda lo, hi: k["nonfinite"](values[lo:hi]), values.shape[0])
+    k = _backend.numba_kernels()
+    values = _backend.readonly(values)
+    res = _backend.run_in_slices(
+        lambda lo, hi: k.nonfinite_counts(values[lo:hi]), values.shape[0]
+    )
     return int(sum(r[0] for r in res)), int(sum(r[1] for r in res))
 
 
 def _numba_level_codes(values, cuts, out):
-    k = _numba()
-    values = _readonly(values)
+    k = _backend.numba_kernels()
+    values = _backend.readonly(values)
     size = cuts.size
     # padding cuts are NaN: ``v >= NaN`` is always false
     pad = np.concatenate([cuts, np.full(-size % 4, np.nan)]).reshape(-1, 4)
@@ -588,25 +450,22 @@ def _numba_level_codes(values, cuts, out):
     def work(lo, hi):
         x, o = values[lo:hi], out[lo:hi]
         if size == 1:
-            bad = k["levels1"](x, c[0], o)
+            bad = k.level_codes_1(x, c[0], o)
         elif size == 2:
-            bad = k["levels2"](x, c[0], c[1], o)
+            bad = k.level_codes_2(x, c[0], c[1], o)
         elif size == 3:
-            bad = k["levels3"](x, c[0], c[1], c[2], o)
+            bad = k.level_codes_3(x, c[0], c[1], c[2], o)
         else:
             bad = 0
             for g, row in enumerate(pad):
-                bad = max(bad, k["levels4"](x, *row, o, g > 0))
+                bad = max(bad, k.level_codes_4(x, *row, o, g > 0))
         if not bad:
             return 0, 0
         # NaN or infinite values present: NaN got code 0 above; set -1
-        return k["fix_nan"](x, o)
+        return k.fix_nan(x, o)
 
-    res = _run(work, values.shape[0])
+    res = _backend.run_in_slices(work, values.shape[0])
     return int(sum(r[0] for r in res)), int(sum(r[1] for r in res))
-
-
-_OP_CODES = {op: i for i, op in enumerate(OPS)}
 
 
 def _idx_dtype(size):
@@ -618,17 +477,17 @@ def _idx_dtype(size):
 
 
 def _numba_rule_lookup(inputs, doms, table, out):
-    k = _numba()
+    k = _backend.numba_kernels()
     n = out.shape[0]
     size = int(np.prod(doms, dtype=np.int64))
     table = np.ascontiguousarray(table)
     prepared = []
     for inp in inputs:
         if inp[0] == "level":
-            prepared.append((0, _readonly(inp[1]), int(inp[2])))
+            prepared.append((0, _backend.readonly(inp[1]), int(inp[2])))
         else:
             ops = np.ascontiguousarray(inp[3], dtype=np.float64)
-            prepared.append((1, _readonly(inp[1]), _OP_CODES[inp[2]], ops))
+            prepared.append((1, _backend.readonly(inp[1]), inp[2].code, ops))
     dtype = _idx_dtype(size)
 
     def work(lo, hi):
@@ -644,261 +503,33 @@ def _numba_rule_lookup(inputs, doms, table, out):
             for j, p in enumerate(prepared):
                 if p[0] == 0:
                     codes = p[1][s:e]
-                    c_lo, c_hi = k["acc_level"](codes, doms[j], idx, j == 0)
+                    c_lo, c_hi = k.acc_level(codes, doms[j], idx, j == 0)
                     if c_lo < 0 or c_hi >= p[2]:
-                        counts[j, :2] += k["count_level"](codes, p[2])
+                        counts[j, :2] += k.count_level(codes, p[2])
                 else:
-                    n_nan, n_inf = k["acc_compare"](p[1][s:e], p[2], p[3], idx, j == 0)
+                    n_nan, n_inf = k.acc_compare(p[1][s:e], p[2], p[3], idx, j == 0)
                     counts[j, 1] += n_nan
                     counts[j, 2] += n_inf
-            k["lookup"](idx, table, out[s:e])
+            k.lookup(idx, table, out[s:e])
         return counts
 
-    return sum(_run(work, n))
+    return sum(_backend.run_in_slices(work, n))
 
 
 def _numba_take(table, codes, out):
-    k = _numba()
-    codes = _readonly(codes)
-    _run(lambda lo, hi: k["take"](table, codes[lo:hi], out[lo:hi]), codes.shape[0])
+    k = _backend.numba_kernels()
+    codes = _backend.readonly(codes)
+    _backend.run_in_slices(
+        lambda lo, hi: k.take(table, codes[lo:hi], out[lo:hi]), codes.shape[0]
+    )
     return out
 
 
 def _numba_bincount(codes, n_bins):
-    k = _numba()
-    codes = _readonly(codes)
-    return sum(_run(lambda lo, hi: k["bincount"](codes[lo:hi], n_bins), codes.shape[0]))
-
-
-def _build_numba():
-    if _numba_disabled():
-        return None
-    import numba
-
-    jit = numba.njit(nogil=True, cache=True)
-
-    @jit
-    def nonfinite(x):
-        bad = 0
-        for i in range(x.shape[0]):
-            v = x[i]
-            bad += (v - v) != 0.0
-        nn = 0
-        ni = 0
-        if bad:
-            for i in range(x.shape[0]):
-                v = x[i]
-                nn += v != v
-                ni += abs(v) == np.inf
-        return nn, ni
-
-    @jit
-    def levels1(x, c0, out):
-        bad = 0
-        for i in range(x.shape[0]):
-            v = x[i]
-            out[i] = np.int8(v >= c0)
-            bad += (v - v) != 0.0
-        return bad
-
-    @jit
-    def levels2(x, c0, c1, out):
-        bad = 0
-        for i in range(x.shape[0]):
-            v = x[i]
-            out[i] = np.int8(v >= c0) + np.int8(v >= c1)
-            bad += (v - v) != 0.0
-        return bad
-
-    @jit
-    def levels3(x, c0, c1, c2, out):
-        bad = 0
-        for i in range(x.shape[0]):
-            v = x[i]
-            out[i] = np.int8(v >= c0) + np.int8(v >= c1) + np.int8(v >= c2)
-            bad += (v - v) != 0.0
-        return bad
-
-    @jit
-    def levels4(x, c0, c1, c2, c3, out, add):
-        bad = 0
-        if add:
-            for i in range(x.shape[0]):
-                v = x[i]
-                out[i] += (
-                    np.int8(v >= c0)
-                    + np.int8(v >= c1)
-                    + np.int8(v >= c2)
-                    + np.int8(v >= c3)
-                )
-                bad += (v - v) != 0.0
-        else:
-            for i in range(x.shape[0]):
-                v = x[i]
-                out[i] = (
-                    np.int8(v >= c0)
-                    + np.int8(v >= c1)
-                    + np.int8(v >= c2)
-                    + np.int8(v >= c3)
-                )
-                bad += (v - v) != 0.0
-        return bad
-
-    @jit
-    def fix_nan(x, out):
-        nn = 0
-        ni = 0
-        for i in range(x.shape[0]):
-            v = x[i]
-            if v != v:
-                out[i] = -1
-                nn += 1
-            elif abs(v) == np.inf:
-                ni += 1
-        return nn, ni
-
-    @jit
-    def acc_level(codes, dom, idx, first):
-        # slot = code + 1 in the index's own (unsigned, wrapping) type, so the
-        # loop vectorizes; -1 (missing) wraps to slot 0. Invalid codes are
-        # detected by the min / max and never looked up.
-        t = idx.dtype.type
-        mult = t(0 if first else dom)
-        one = codes.dtype.type(1)
-        for i in range(codes.shape[0]):
-            idx[i] = idx[i] * mult + t(codes[i] + one)
-        lo = codes[0]
-        hi = codes[0]
-        for i in range(codes.shape[0]):
-            c = codes[i]
-            lo = min(lo, c)
-            hi = max(hi, c)
-        return np.int64(lo), np.int64(hi)
-
-    @jit
-    def lookup(idx, table, out):
-        # the cell is clamped so that invalid codes (reported by the min /
-        # max of acc_level, results discarded) stay in bounds
-        top = idx.dtype.type(table.shape[0] - 1)
-        for i in range(idx.shape[0]):
-            out[i] = table[min(idx[i], top)]
-
-    @jit
-    def count_level(codes, n_levels):
-        nbad = 0
-        nmiss = 0
-        for i in range(codes.shape[0]):
-            c = np.int64(codes[i])
-            nmiss += c == -1
-            nbad += (c < -1) | (c >= n_levels)
-        return nbad, nmiss
-
-    @jit
-    def acc_compare(x, op, operands, idx, first):
-        t = idx.dtype.type
-        a = operands[0]
-        mult = t(0 if first else 3)
-        one = t(1)
-        n = x.shape[0]
-        bad = 0
-        if op == 3:
-            for i in range(n):
-                v = x[i]
-                idx[i] = idx[i] * mult + (t(v <= a) + one)
-                bad += (v - v) != 0.0
-        elif op == 5:
-            for i in range(n):
-                v = x[i]
-                idx[i] = idx[i] * mult + (t(v >= a) + one)
-                bad += (v - v) != 0.0
-        elif op == 2:
-            for i in range(n):
-                v = x[i]
-                idx[i] = idx[i] * mult + (t(v < a) + one)
-                bad += (v - v) != 0.0
-        elif op == 4:
-            for i in range(n):
-                v = x[i]
-                idx[i] = idx[i] * mult + (t(v > a) + one)
-                bad += (v - v) != 0.0
-        elif op == 0:
-            for i in range(n):
-                v = x[i]
-                idx[i] = idx[i] * mult + (t(v == a) + one)
-                bad += (v - v) != 0.0
-        elif op == 1:
-            for i in range(n):
-                v = x[i]
-                idx[i] = idx[i] * mult + (t(v != a) + one)
-                bad += (v - v) != 0.0
-        else:
-            neg = op == 7
-            for i in range(n):
-                v = x[i]
-                h = False
-                for k in range(operands.shape[0]):
-                    h |= v == operands[k]
-                idx[i] = idx[i] * mult + (t(h != neg) + one)
-                bad += (v - v) != 0.0
-        nn = 0
-        ni = 0
-        if bad:
-            for i in range(n):
-                v = x[i]
-                if v != v:
-                    # undo the slot just added: NaN is missing (slot 0)
-                    idx[i] -= idx[i] % 3
-                    nn += 1
-                elif abs(v) == np.inf:
-                    ni += 1
-        return nn, ni
-
-    @jit
-    def take_(table, codes, out):
-        m = table.shape[0]
-        for i in range(codes.shape[0]):
-            c = np.int64(codes[i])
-            out[i] = table[c if c >= 0 else c + m]
-
-    @jit
-    def bincount_(codes, n_bins):
-        # four interleaved histograms: consecutive equal codes do not wait on
-        # each other's increment (2-3x faster than one histogram)
-        res = np.zeros((4, n_bins + 1), np.int64)
-        n = codes.shape[0]
-        m = n - n % 4
-        for i in range(0, m, 4):
-            for lane in range(4):
-                c = np.int64(codes[i + lane])
-                ok = (c >= 0) & (c < n_bins)
-                res[lane, c if ok else n_bins] += 1
-        for i in range(m, n):
-            c = np.int64(codes[i])
-            ok = (c >= 0) & (c < n_bins)
-            res[0, c if ok else n_bins] += 1
-        return res[:, :n_bins].sum(axis=0)
-
-    kernels = {
-        "nonfinite": nonfinite,
-        "levels1": levels1,
-        "levels2": levels2,
-        "levels3": levels3,
-        "levels4": levels4,
-        "fix_nan": fix_nan,
-        "acc_level": acc_level,
-        "count_level": count_level,
-        "lookup": lookup,
-        "acc_compare": acc_compare,
-        "take": take_,
-        "bincount": bincount_,
-    }
-    # smoke test: a wrong kernel must never be used
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        x = np.array([0.5, 1.5, np.nan, 2.5, -np.inf])
-        out = np.empty(5, np.int8)
-        kernels["levels2"](x, 1.0, 2.0, out)
-        nn, ni = kernels["fix_nan"](x, out)
-        if out.tolist() != [0, 1, -1, 2, 0] or (nn, ni) != (1, 1):
-            raise RuntimeError("numba level kernel is wrong")
-    return kernels
+    k = _backend.numba_kernels()
+    codes = _backend.readonly(codes)
+    return sum(
+        _backend.run_in_slices(
+            lambda lo, hi: k.bincount(codes[lo:hi], n_bins), codes.shape[0]
+        )
+    )

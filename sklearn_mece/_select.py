@@ -20,14 +20,16 @@ selects only the few order statistics the method needs:
 
 Two engines run step 2: a pure-numpy one (``np.bincount`` over chunks plus
 index gathers, about 5x faster than ``np.percentile`` on 10^7 values) and an
-optional numba one (one histogram pass and one gather pass, compiled; about
-8-14x faster, ~12 ms for two cut points of 10^7 values on 2 cores).  On large
-inputs both split the histogram and the gather over row slices on the
-threads of :mod:`sklearn_mece._kernels` (results in row order, so the bits
-do not change).
-Numba is imported lazily; when it is missing, when ``SKLEARN_MECE_NO_NUMBA=1``
-is set, when :data:`USE_NUMBA` is ``False`` or when compiling fails, the numpy
-engine is used silently.  :func:`select_backend` tells which one is in use.
+optional numba one (one histogram pass and one gather pass, compiled in
+:mod:`sklearn_mece._numba_kernels`; about 8-14x faster, ~12 ms for two cut
+points of 10^7 values on 2 cores).  On large inputs both split the histogram
+and the gather over row slices on the thread pool of
+:mod:`sklearn_mece._backend` (results in row order, so the bits do not
+change).  The backend also decides the engine by its row rule (numba for
+large inputs when it is available and not switched off with
+``SKLEARN_MECE_NO_NUMBA=1`` or ``sklearn_mece._backend.USE_NUMBA = False``,
+numpy otherwise, silently; see :mod:`sklearn_mece._backend`).
+:func:`select_backend` tells which one an input uses.
 
 The few cases where numpy's answer depends on the internal layout of its
 partition rather than on the values alone are delegated to numpy itself, so
@@ -38,30 +40,11 @@ and small inputs (``n <= 32768``), where a plain partition is already fast.
 """
 
 import math
-import os
 import sys
-import threading
-import warnings
 
 import numpy as np
 
-from . import _kernels
-
-__all__ = [
-    "METHODS",
-    "NonFiniteValues",
-    "WEIGHTED_METHODS",
-    "USE_NUMBA",
-    "percentiles",
-    "select_backend",
-    "weighted_percentiles",
-]
-
-#: Set to ``False`` to force the pure-numpy engine for the whole process
-#: (same effect as the environment variable ``SKLEARN_MECE_NO_NUMBA=1``).
-USE_NUMBA = True
-
-_ENV_NO_NUMBA = "SKLEARN_MECE_NO_NUMBA"
+from . import _backend
 
 #: Every ``method`` accepted by :func:`percentiles` (all of numpy's).
 METHODS = (
@@ -267,7 +250,7 @@ class _NumpyEngine:
                 counts += np.bincount(d, minlength=_NBUCKET)
             return counts
 
-        parts = _kernels._run(work, bits.shape[0])
+        parts = _backend.run_in_slices(work, bits.shape[0])
         return (parts[0] if len(parts) == 1 else np.sum(parts, axis=0)), digits
 
     @staticmethod
@@ -287,7 +270,7 @@ class _NumpyEngine:
             index = np.flatnonzero(mask)
             return index + lo if lo else index
 
-        parts = _kernels._run(rows_in_buckets, digits.shape[0])
+        parts = _backend.run_in_slices(rows_in_buckets, digits.shape[0])
         index = parts[0] if len(parts) == 1 else np.concatenate(parts)
         del parts
         sub_bits = bits.take(index)
@@ -316,14 +299,14 @@ class _NumbaEngine:
         """Histogram of the 16-bit digit at ``shift``; unweighted, ``aux`` holds
         the histograms of the row slices (one per thread on large inputs)."""
         if weights is None:
-            slices = _kernels._split(bits.shape[0])
-            parts = _kernels._run(
-                lambda lo, hi: self.k["hist"](bits[lo:hi], np.uint64(shift)),
+            slices = _backend.row_slices(bits.shape[0])
+            parts = _backend.run_in_slices(
+                lambda lo, hi: self.k.hist(bits[lo:hi], np.uint64(shift)),
                 bits.shape[0],
             )
             total = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
             return total, (slices, parts)
-        counts, wsum = self.k["hist_w"](bits, weights, np.uint64(shift))
+        counts, wsum = self.k.hist_w(bits, weights, np.uint64(shift))
         return wsum, counts
 
     def gather(self, bits, weights, shift, buckets, hist, aux):
@@ -342,195 +325,54 @@ class _NumbaEngine:
             for part in parts[:-1]:
                 starts.append(starts[-1] + part[buckets].astype(np.int64))
             jobs = dict(zip(slices, starts))
-            _kernels._run(
-                lambda lo, hi: self.k["gather"](
+            _backend.run_in_slices(
+                lambda lo, hi: self.k.gather(
                     bits[lo:hi], np.uint64(shift), table, jobs[(lo, hi)], out
                 ),
                 bits.shape[0],
             )
             return [(out[s:e], None) for s, e in zip(offsets[:-1], offsets[1:])]
         wout = np.empty(offsets[-1], dtype=np.float64)
-        self.k["gather_w"](
-            bits, weights, np.uint64(shift), table, offsets[:-1], out, wout
-        )
+        self.k.gather_w(bits, weights, np.uint64(shift), table, offsets[:-1], out, wout)
         return [(out[s:e], wout[s:e]) for s, e in zip(offsets[:-1], offsets[1:])]
 
 
-def _build_numba_kernels():
-    import numba
-    from numba import types
-
-    u64 = types.Array(types.uint64, 1, "C", readonly=True)
-    f64 = types.Array(types.float64, 1, "C", readonly=True)
-    i64 = types.Array(types.int64, 1, "C", readonly=True)
-    u64_out = types.Array(types.uint64, 1, "C")
-    f64_out = types.Array(types.float64, 1, "C")
-    i64_out = types.Array(types.int64, 1, "C")
-    shift_t = types.uint64
-
-    def hist(bits, shift):
-        h = np.zeros(65536, dtype=np.int64)
-        mask = np.uint64(0xFFFF)
-        for i in range(bits.shape[0]):
-            h[(bits[i] >> shift) & mask] += 1
-        return h
-
-    def hist_w(bits, w, shift):
-        h = np.zeros(65536, dtype=np.int64)
-        hw = np.zeros(65536, dtype=np.float64)
-        mask = np.uint64(0xFFFF)
-        for i in range(bits.shape[0]):
-            d = (bits[i] >> shift) & mask
-            h[d] += 1
-            hw[d] += w[i]
-        return h, hw
-
-    def gather(bits, shift, table, offsets, out):
-        pos = offsets.copy()
-        mask = np.uint64(0xFFFF)
-        for i in range(bits.shape[0]):
-            s = table[(bits[i] >> shift) & mask]
-            if s >= 0:
-                out[pos[s]] = bits[i]
-                pos[s] += 1
-
-    def gather_w(bits, w, shift, table, offsets, out, wout):
-        pos = offsets.copy()
-        mask = np.uint64(0xFFFF)
-        for i in range(bits.shape[0]):
-            s = table[(bits[i] >> shift) & mask]
-            if s >= 0:
-                out[pos[s]] = bits[i]
-                wout[pos[s]] = w[i]
-                pos[s] += 1
-
-    def wstats(w):
-        # compiled with fastmath "reassoc" only: the total may be summed in
-        # any order, which is exact for integer-valued weights (the only case
-        # where it is used beyond a finiteness check)
-        negative = 0
-        nonfinite = 0
-        fractional = 0
-        positive = 0
-        total = 0.0
-        for i in range(w.shape[0]):
-            a = w[i]
-            total += a
-            negative += a < 0
-            positive += a > 0
-            nonfinite += not np.isfinite(a)
-            fractional += a != np.floor(a)
-        return (
-            negative > 0,
-            nonfinite > 0,
-            nonfinite == 0 and fractional == 0,
-            total,
-            positive,
-        )
-
-    def has_nan(x):
-        found = 0
-        for i in range(x.shape[0]):
-            found += x[i] != x[i]
-        return found > 0
-
-    sigs = {
-        "wstats": types.Tuple(
-            (types.boolean, types.boolean, types.boolean, types.float64, types.int64)
-        )(f64),
-        "has_nan": types.boolean(f64),
-        "hist": i64_out(u64, shift_t),
-        "hist_w": types.Tuple((i64_out, f64_out))(u64, f64, shift_t),
-        "gather": types.none(u64, shift_t, i64, i64, u64_out),
-        "gather_w": types.none(u64, f64, shift_t, i64, i64, u64_out, f64_out),
-    }
-    funcs = {
-        "wstats": wstats,
-        "has_nan": has_nan,
-        "hist": hist,
-        "hist_w": hist_w,
-        "gather": gather,
-        "gather_w": gather_w,
-    }
-
-    fastmath = {"wstats": {"reassoc"}}
-
-    def compile_all(cache):
-        return {
-            name: numba.njit(
-                sigs[name], cache=cache, nogil=True, fastmath=fastmath.get(name, False)
-            )(func)
-            for name, func in funcs.items()
-        }
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            kernels = compile_all(cache=True)
-        except Exception:  # no writable cache location, etc.
-            kernels = compile_all(cache=False)
-    # smoke test: a wrong kernel must never be used
-    probe = np.array([3.0, -1.0, 2.0, -0.0], dtype=np.float64)
-    bits = probe.view(np.uint64)
-    expected = _NumpyEngine.hist(bits, None, 48)[0]
-    if not np.array_equal(kernels["hist"](bits, np.uint64(48)), expected):
-        raise RuntimeError("numba histogram kernel is wrong")
-    return kernels
-
-
-_NUMBA_KERNELS = None  # None: not tried yet; False: unavailable
-_NUMBA_LOCK = threading.Lock()
-
-
-def _numba_kernels():
-    global _NUMBA_KERNELS
-    if _NUMBA_KERNELS is None:
-        with _NUMBA_LOCK:
-            if _NUMBA_KERNELS is None:
-                try:
-                    _NUMBA_KERNELS = _build_numba_kernels()
-                except Exception:
-                    _NUMBA_KERNELS = False
-    return _NUMBA_KERNELS or None
-
-
-def _numba_disabled():
-    flag = os.environ.get(_ENV_NO_NUMBA, "").strip().lower()
-    return (not USE_NUMBA) or flag not in ("", "0", "false", "no")
-
-
-def select_backend():
+def select_backend(n=None):
     """Name the selection engine that :func:`percentiles` uses by default.
 
-    The first call may take a second: it imports numba and compiles (or loads
-    from numba's cache) the kernels, so that the answer is the engine really
-    used.
+    The engine follows the row rule of :mod:`sklearn_mece._backend`: numba
+    for large inputs when it is available and not switched off, numpy
+    otherwise. Asking about large inputs may take a moment the first time: it
+    imports numba and loads the kernels from numba's cache (or compiles
+    them), so that the answer is the engine really used.
+
+    Parameters
+    ----------
+    n : int or None, default=None
+        Number of values; ``None`` asks about large inputs.
 
     Returns
     -------
     backend : {"numba", "numpy"}
-        ``"numba"`` when numba is importable, its kernels compiled and neither
-        ``SKLEARN_MECE_NO_NUMBA=1`` is set nor :data:`USE_NUMBA` is ``False``;
-        ``"numpy"`` otherwise.
 
     Examples
     --------
     >>> from sklearn_mece._select import select_backend
     >>> select_backend() in ("numba", "numpy")
     True
+    >>> select_backend(1_000)
+    'numpy'
     """
-    if _numba_disabled():
-        return "numpy"
-    return "numba" if _numba_kernels() is not None else "numpy"
+    return _backend.engine_for(_backend.NUMBA_LOAD_ROWS if n is None else n)
 
 
-def _engine(backend):
+def _engine(backend, n):
     if backend is None or backend == "auto":
-        backend = select_backend()
+        backend = select_backend(n)
     if backend == "numpy":
         return _NumpyEngine()
     if backend == "numba":
-        kernels = _numba_kernels()
+        kernels = _backend.numba_kernels()
         if kernels is None:
             raise RuntimeError("the numba backend is not available")
         return _NumbaEngine(kernels)
@@ -629,8 +471,7 @@ def _select_values(x, targets, weights, engine, require_finite=False):
     except Exception:
         if engine.name != "numba":
             raise
-        global _NUMBA_KERNELS
-        _NUMBA_KERNELS = False  # broken at run time: numpy from now on
+        _backend.numba_failed()  # broken at run time: numpy from now on
         check = _check_top_factory(x, require_finite)
         vals = _radix_select(bits, weights, targets, _NumpyEngine(), check)
     if check.maybe_mixed_zeros and np.any(vals == 0) and _mixed_zeros(x):
@@ -701,7 +542,7 @@ def percentiles(x, q, *, method="linear", backend=None, require_finite=False):
         ``"linear"``, ``"median_unbiased"``, ``"normal_unbiased"``,
         ``"lower"``, ``"higher"``, ``"midpoint"``, ``"nearest"``.
     backend : {None, "auto", "numpy", "numba"}, default=None
-        Selection engine; ``None``/``"auto"`` uses :func:`select_backend`.
+        Selection engine; ``None``/``"auto"`` uses ``select_backend(len(x))``.
         Asking for ``"numba"`` when it is unavailable raises RuntimeError.
     require_finite : bool, default=False
         Raise :class:`NonFiniteValues` if ``x`` holds NaN or infinite values.
@@ -761,7 +602,7 @@ def percentiles(x, q, *, method="linear", backend=None, require_finite=False):
     previous, nxt, gamma = _plan(n, quantiles, method)
     wanted = previous if nxt is None else np.concatenate((previous, nxt))
     ranks = np.unique(np.where(wanted < 0, wanted + n, wanted))
-    engine = _engine(backend)
+    engine = _engine(backend, x.size)
     try:
         vals = _select_values(x, ranks + 1, None, engine, require_finite)
     except _Delegate:
@@ -793,7 +634,7 @@ def _weight_stats(w, engine):
     """(any negative, any NaN/inf, all integer-valued, total, # positive)."""
     if engine.name == "numba":
         try:
-            return engine.k["wstats"](w)
+            return engine.k.weight_stats(w)
         except Exception:
             pass
     negative = bool(np.any(w < 0))
@@ -806,7 +647,7 @@ def _weight_stats(w, engine):
 def _has_nan(x, engine):
     if engine.name == "numba":
         try:
-            return bool(engine.k["has_nan"](x))
+            return bool(engine.k.has_nan(x))
         except Exception:
             pass
     return bool(np.isnan(x).any())
@@ -934,7 +775,7 @@ def weighted_percentiles(x, w, q, *, method="inverted_cdf", backend=None):
     x = _as_values(x)
     w = _as_weights(w, x.size)
     q, quantiles = _as_quantiles(q)
-    engine = _engine(backend)
+    engine = _engine(backend, x.size)
     negative, nonfinite, integral, total, n_positive = _weight_stats(w, engine)
     if negative:
         raise ValueError("Weights must be non-negative.")
