@@ -1,7 +1,11 @@
 """sklearn-mece: scikit-learn compatible MECE customer segmentation."""
 
+from ._backend import get_num_threads, set_num_threads, thread_limit  # noqa: E402
 from ._cluster import ClusterSegmenter  # noqa: E402
 from ._compare import (  # noqa: E402
+    Comparison,
+    Migration,
+    Stability,
     compare_segmentations,
     segment_migration,
     segment_stability,
@@ -10,7 +14,8 @@ from ._lift import assign_holdout  # noqa: E402
 from ._mece import MECEReport, check_mece  # noqa: E402
 from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: E402
 from ._scorer import SegmentScorer  # noqa: E402
-from ._segmenter import HierarchicalSegmenter, SegmentSizeWarning  # noqa: E402
+from ._segment_base import SegmentSizeWarning  # noqa: E402
+from ._segmenter import HierarchicalSegmenter  # noqa: E402
 from ._thresholder import CollapsedCutsWarning, PercentileThresholder  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .engine import MECESegmentationEngine  # noqa: E402
@@ -27,16 +32,19 @@ __all__ = [
     "CART_ABANDONER_RULES",
     "ClusterSegmenter",
     "CollapsedCutsWarning",
+    "Comparison",
     "Condition",
     "HierarchicalSegmenter",
     "LevelSpec",
     "MECESegmentationEngine",
     "MECEReport",
+    "Migration",
     "PercentileThresholder",
     "RuleSet",
     "Segment",
     "SegmentScorer",
     "SegmentSizeWarning",
+    "Stability",
     "__version__",
     "assign_holdout",
     "check_mece",
@@ -44,13 +52,16 @@ __all__ = [
     "describe_pipeline",
     "export_assignments",
     "export_report",
+    "get_num_threads",
     "html_report",
     "load",
     "load_rules",
     "make_cart_abandoner_pipeline",
     "segment_migration",
     "segment_stability",
+    "thread_limit",
     "save",
     "segment_report",
+    "set_num_threads",
     "write_html_report",
 ]

@@ -32,8 +32,6 @@ from ._compat import (
     validate_data,
 )
 
-__all__ = ["MECETransformerMixin"]
-
 
 def _package_version():
     return _version.__version__
@@ -155,6 +153,67 @@ def check_numeric_dtype(dtype, name):
     problem = _dtype_problem(dtype)
     if problem is not None:
         raise NonNumericColumnError(f"Column {name!r} must be numeric, got {problem}.")
+
+
+def to_plain(value):
+    """``value`` as plain, JSON-ready Python data.
+
+    The one converter of the package (exports, comparison results, rules,
+    MECE reports): numpy scalars become Python scalars, arrays, lists and
+    tuples become lists, dict keys become strings, missing values (None,
+    NaN, infinities, ``pd.NA``, ``pd.NaT``) become None, timestamps and
+    durations ISO 8601 text.
+
+    Examples
+    --------
+    >>> to_plain({"a": np.float64(1.5), 2: [np.int8(3), np.nan], "t": (pd.NA,)})
+    {'a': 1.5, '2': [3, None], 't': [None]}
+    """
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, (pd.Timestamp, pd.Timedelta)):
+        return value.isoformat()
+    return value
+
+
+def infinite_values_error(name, n_inf, where=""):
+    """The one error for infinite values in a column that is tested or cut.
+
+    Parameters
+    ----------
+    name : str
+        The column.
+    n_inf : int
+        How many infinite values (0: unknown).
+    where : str, optional
+        Where in the column, e.g. ``" in segment 'A'"``.
+
+    Returns
+    -------
+    ValueError
+        To raise.
+
+    Examples
+    --------
+    >>> raise infinite_values_error("days", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Column 'days' contains 2 infinite value(s); replace them (or mark them missing with NaN): cut points and comparisons with infinity are undefined.
+    """
+    count = f"{n_inf} " if n_inf else ""
+    return ValueError(
+        f"Column {name!r} contains {count}infinite value(s){where}; replace them "
+        "(or mark them missing with NaN): cut points and comparisons with "
+        "infinity are undefined."
+    )
 
 
 def column_as_float(values, name):

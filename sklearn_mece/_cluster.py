@@ -31,12 +31,10 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _is_dataframe
+from ._base import _is_dataframe, infinite_values_error
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._levels import compute_cuts, default_level_names, level_codes
 from ._segment_base import SEGMENT_OUTPUT_CONSTRAINTS, SegmentOutputMixin
-
-__all__ = ["ClusterSegmenter"]
 
 _SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}
 _ID_LIKE = re.compile(r"(^|[_\W])id($|[_\W])", re.IGNORECASE)
@@ -399,9 +397,8 @@ class ClusterSegmenter(SegmentOutputMixin):
         inf = np.isinf(values)
         if inf.any():
             col = self.columns_[int(np.flatnonzero(inf.any(axis=0))[0])]
-            raise ValueError(
-                f"Column {col!r} contains {int(inf.sum())} infinite value(s); replace "
-                "them (or mark them missing with NaN)."
+            raise infinite_values_error(
+                col, int(inf[:, self.columns_.index(col)].sum())
             )
         complete = ~np.isnan(values).any(axis=1)
         if not complete.all() and self.nan_segment is None:

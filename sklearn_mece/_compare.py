@@ -31,21 +31,11 @@ from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _is_dataframe, _is_polars_frame
+from ._base import _is_dataframe, _is_polars_frame, to_plain
 from ._pipeline import find_steps, segment_step
-from ._segment_base import size_issues
-from ._segmenter import SegmentSizeWarning
+from ._segment_base import SegmentSizeWarning, size_issues
 from ._thresholder import CollapsedCutsWarning
 from .export import to_records
-
-__all__ = [
-    "Comparison",
-    "Migration",
-    "Stability",
-    "compare_segmentations",
-    "segment_migration",
-    "segment_stability",
-]
 
 #: Columns of the scorer's ``report_`` carried into a comparison.
 SCORE_COLUMNS = ("score", "tier", "lift_observed", "lift_ci_low", "lift_ci_high")
@@ -142,18 +132,6 @@ def _scores_report(model):
 # ---------------------------------------------------------------------------------
 # result objects
 # ---------------------------------------------------------------------------------
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def _fmt_table(frame, floatfmt="{:.3f}"):
     frame = frame.copy()
     for column in frame.columns:
@@ -185,7 +163,7 @@ class _Result:
             ``{"summary": {...}, "<table>": [records...], ...}``; each table is
             a list of records whose first field is the table's index.
         """
-        out = {"summary": _plain(self.summary)}
+        out = {"summary": to_plain(self.summary)}
         for name, frame in self._tables().items():
             index = frame.index.name or "segment"
             frame = frame.copy()
@@ -261,7 +239,7 @@ class _Result:
         """
         rows = "".join(
             f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in _plain(self.summary).items()
+            for k, v in to_plain(self.summary).items()
         )
         parts = [
             f"<h2>{html.escape(self._title)}</h2>",
@@ -318,6 +296,21 @@ class Comparison(_Result):
         Headline numbers: agreement indices, segment counts, compliance and,
         with scorers, row-weighted mean score and lift of each side and their
         difference (challenger minus champion).
+
+    Examples
+    --------
+    >>> from sklearn.cluster import KMeans
+    >>> from sklearn_mece import (ClusterSegmenter, Comparison,
+    ...     compare_segmentations, make_cart_abandoner_pipeline)
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> X = make_cart_abandoners(2_000, random_state=0)
+    >>> features = ["avg_order_value", "engagement_score"]
+    >>> challenger = make_cart_abandoner_pipeline(min_size=0).set_params(
+    ...     segments=ClusterSegmenter(KMeans(4, n_init=2, random_state=0), features))
+    >>> cmp = compare_segmentations(make_cart_abandoner_pipeline(min_size=0),
+    ...                             challenger, X)
+    >>> isinstance(cmp, Comparison), int(cmp.crosstab.to_numpy().sum())
+    (True, 2000)
     """
 
     _title = "Segmentation comparison"
@@ -618,6 +611,17 @@ class Migration(_Result):
         (stayed / ids present in both) and ``net_change``.
     summary : dict
         Headline numbers.
+
+    Examples
+    --------
+    >>> from sklearn_mece import Migration, make_cart_abandoner_pipeline, segment_migration
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> before = make_cart_abandoners(2_000, random_state=0)
+    >>> after = before.assign(days_since_last_order=before["days_since_last_order"] + 30)
+    >>> pipe = make_cart_abandoner_pipeline(min_size=0).fit(before)
+    >>> mig = segment_migration(pipe, before, after, id_col="user_id")
+    >>> isinstance(mig, Migration), int(mig.counts.to_numpy().sum())
+    (True, 2000)
     """
 
     _title = "Segment migration"
@@ -883,6 +887,16 @@ class Stability(_Result):
         Segments whose change rate exceeds the threshold.
     summary : dict
         Method, resamples, threshold and the overall rate.
+
+    Examples
+    --------
+    >>> from sklearn_mece import Stability, make_cart_abandoner_pipeline, segment_stability
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> X = make_cart_abandoners(2_000, random_state=0)
+    >>> stab = segment_stability(make_cart_abandoner_pipeline(min_size=0), X,
+    ...                          n_resamples=2, random_state=0)
+    >>> isinstance(stab, Stability), bool((stab.table["change_rate"] <= 1).all())
+    (True, True)
     """
 
     _title = "Segment stability under resampling"

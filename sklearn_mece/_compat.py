@@ -5,35 +5,18 @@ supported version range a property of one file (and its tests).
 """
 
 import pandas as pd
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    RealNotInt,
-    StrOptions,
-)
-from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
+from sklearn.base import _fit_context as _fit_context
+from sklearn.utils._param_validation import HasMethods as HasMethods
+from sklearn.utils._param_validation import Interval as Interval
+from sklearn.utils._param_validation import RealNotInt as RealNotInt
+from sklearn.utils._param_validation import StrOptions as StrOptions
+from sklearn.utils._set_output import ADAPTERS_MANAGER as ADAPTERS_MANAGER
+from sklearn.utils._set_output import _get_output_config as _get_output_config
 from sklearn.utils.validation import (
-    _check_feature_names_in,
-    _check_sample_weight,
-    validate_data,
+    _check_feature_names_in as _check_feature_names_in,
 )
-
-__all__ = [
-    "ADAPTERS_MANAGER",
-    "HasMethods",
-    "Interval",
-    "RealNotInt",
-    "StrOptions",
-    "_check_feature_names_in",
-    "_check_sample_weight",
-    "_fit_context",
-    "_get_output_config",
-    "column_array",
-    "euclidean_distance_class",
-    "frame_from_arrays",
-    "validate_data",
-]
+from sklearn.utils.validation import _check_sample_weight as _check_sample_weight
+from sklearn.utils.validation import validate_data as validate_data
 
 
 def column_array(frame, position):
@@ -61,3 +44,10 @@ def euclidean_distance_class():
     from sklearn.metrics._dist_metrics import EuclideanDistance64
 
     return EuclideanDistance64
+
+
+def categorical_codes(values):
+    """The integer codes of a pandas Categorical, without the copy that the
+    public ``codes`` property makes (a read-only view)."""
+    codes = getattr(values, "_codes", None)
+    return values.codes if codes is None else codes

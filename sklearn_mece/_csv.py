@@ -13,8 +13,6 @@ touched: a float column of negative numbers is written as it is.
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMULA_PREFIXES", "escape_csv_frame", "escape_csv_text", "write_csv"]
-
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

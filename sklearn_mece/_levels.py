@@ -15,17 +15,7 @@ Conventions used everywhere in the package
 import numpy as np
 
 from . import _kernels
-
-__all__ = [
-    "MAX_CUTS",
-    "MISSING",
-    "NUMPY_METHODS",
-    "WEIGHTED_METHODS",
-    "compute_cuts",
-    "default_level_names",
-    "level_codes",
-    "signed_dtype",
-]
+from ._select import METHODS
 
 MISSING = -1
 
@@ -49,21 +39,12 @@ def signed_dtype(n):
     return np.dtype(np.int64)
 
 
-NUMPY_METHODS = (
-    "linear",
-    "lower",
-    "higher",
-    "nearest",
-    "midpoint",
-    "inverted_cdf",
-    "averaged_inverted_cdf",
-    "closest_observation",
-    "interpolated_inverted_cdf",
-    "hazen",
-    "weibull",
-    "median_unbiased",
-    "normal_unbiased",
-)
+#: Every numpy percentile method (the selection's method table).
+NUMPY_METHODS = METHODS
+#: Methods whose sample weights follow numpy's weighted definition (invariant
+#: to the scale of the weights); every other method takes frequency weights
+#: (:func:`sklearn_mece._quantiles.weighted_percentiles`). Both agree with
+#: repeating each row ``k`` times for integer weights.
 WEIGHTED_METHODS = ("inverted_cdf", "averaged_inverted_cdf")
 
 
@@ -98,7 +79,11 @@ def _percentiles(values, q, method, weights, require_finite=False):
 
     if weights is None:
         return percentiles(values, q, method=method, require_finite=require_finite)
-    return weighted_percentiles(values, weights, q, method=method)
+    if method in WEIGHTED_METHODS:
+        return weighted_percentiles(values, weights, q, method=method)
+    from ._quantiles import weighted_percentiles as frequency_weighted
+
+    return frequency_weighted(values, weights, q, method=method)
 
 
 def compute_cuts(
@@ -117,8 +102,13 @@ def compute_cuts(
         ``np.percentile(values, q, method=method)`` on the non-NaN values bit
         for bit. ``"linear"`` equals pandas' ``Series.quantile``.
     sample_weight : ndarray or None
-        Non-negative weights; only the inverted-CDF family
-        (``"inverted_cdf"``, ``"averaged_inverted_cdf"``) supports them.
+        Non-negative frequency weights: an integer weight ``k`` counts the
+        value ``k`` times, so the cuts equal ``np.percentile(np.repeat(values,
+        k), q, method=method)``; see
+        :func:`sklearn_mece._quantiles.weighted_percentiles` for non-integer
+        weights. ``"inverted_cdf"`` and ``"averaged_inverted_cdf"`` use
+        numpy's weighted definitions (:func:`sklearn_mece._select.weighted_percentiles`,
+        which agree with repetition for integer weights).
     has_nan : bool or None, default=None
         Whether ``values`` holds NaN, when the caller already knows; ``None``
         checks.
@@ -137,6 +127,8 @@ def compute_cuts(
     --------
     >>> compute_cuts(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), [50])
     array([2.5])
+    >>> compute_cuts(np.array([1.0, 2.0, 3.0]), [50], sample_weight=np.array([3, 0, 1]))
+    array([1.])
     """
     values = np.asarray(values, dtype=np.float64)
     if finite and sample_weight is None:
@@ -152,12 +144,6 @@ def compute_cuts(
     if values.size == 0:
         raise ValueError("no non-missing values")
     if sample_weight is not None:
-        if method not in WEIGHTED_METHODS:
-            raise ValueError(
-                f"sample_weight requires method in {WEIGHTED_METHODS}, got "
-                f"method={method!r}: interpolating methods have no weighted "
-                "definition."
-            )
         if not np.any(sample_weight > 0):
             raise ValueError("all sample weights of the non-missing values are zero")
     return np.asarray(
@@ -187,7 +173,8 @@ def level_codes(values, cuts, out=None):
     Notes
     -----
     One pass over the values, no temporary as large as the column (see
-    :mod:`sklearn_mece._kernels`; numba is used when installed).
+    :mod:`sklearn_mece._kernels`; numba is used by the row rule of
+    :mod:`sklearn_mece._backend`).
 
     Examples
     --------

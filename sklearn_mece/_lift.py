@@ -21,16 +21,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._base import column_as_float
-
-__all__ = [
-    "CI_METHODS",
-    "P_ADJUST_METHODS",
-    "assign_holdout",
-    "lift_to_unit",
-    "observed_lift",
-    "simulated_lift",
-]
+from ._base import column_as_float, infinite_values_error
 
 #: Interval methods for a difference of two rates, as spelled by statsmodels,
 #: each with the test that goes with it.
@@ -198,7 +189,7 @@ def lift_by_code(
     outcome = np.asarray(outcome, dtype=np.float64)
     for name, values in (("treatment", treatment), ("outcome", outcome)):
         if np.isinf(values).any():
-            raise ValueError(f"The {name} column contains infinite values.")
+            raise infinite_values_error(name, int(np.isinf(values).sum()))
     keep = ~(np.isnan(treatment) | np.isnan(outcome))
     t, o, c = treatment[keep], outcome[keep], codes[keep]
     if not np.isin(t, (0.0, 1.0)).all():

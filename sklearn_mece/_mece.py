@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["MECEReport", "check_mece"]
+from ._base import to_plain
 
 # Rows per block when the overlap (Gram) matrix of the masks is accumulated.
 # Counts within a block stay below 2**24, so the float32 matrix product is
@@ -68,7 +68,7 @@ class MECEReport:
 
     Examples
     --------
-    >>> from sklearn_mece._mece import check_mece
+    >>> from sklearn_mece import check_mece
     >>> report = check_mece(["a", "b", "a", "b"])
     >>> bool(report), report.sizes
     (True, {'a': 2, 'b': 2})
@@ -144,7 +144,7 @@ class MECEReport:
 
         Examples
         --------
-        >>> from sklearn_mece._mece import check_mece
+        >>> from sklearn_mece import check_mece
         >>> check_mece(["a", None]).raise_if_invalid()  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -170,7 +170,7 @@ class MECEReport:
         Examples
         --------
         >>> import json
-        >>> from sklearn_mece._mece import check_mece
+        >>> from sklearn_mece import check_mece
         >>> d = check_mece(masks={"x": [True, False], "y": [True, True]}).to_dict()
         >>> d["overlaps"]
         [{'a': 'x', 'b': 'y', 'count': 1}]
@@ -346,7 +346,7 @@ def check_mece(labels=None, *, masks=None, universe=None, expected_labels=None):
     --------
     A labelling with one unassigned row:
 
-    >>> from sklearn_mece._mece import check_mece
+    >>> from sklearn_mece import check_mece
     >>> report = check_mece(["vip", "other", None, "other"])
     >>> report.sizes
     {'other': 2, 'vip': 1}
@@ -440,7 +440,7 @@ def check_mece(labels=None, *, masks=None, universe=None, expected_labels=None):
 
 def _py(value):
     """Turn a numpy scalar into the equivalent Python scalar."""
-    return value.item() if isinstance(value, np.generic) else value
+    return to_plain(value)
 
 
 def _check_index(obj, index, what):

@@ -16,8 +16,6 @@ from ._scorer import SegmentScorer
 from ._segment_base import SegmentOutputMixin
 from ._thresholder import PercentileThresholder
 
-__all__ = ["PipelineSteps", "find_steps", "segment_step", "segment_steps"]
-
 _KINDS = (
     ("thresholder", PercentileThresholder),
     ("segmenter", SegmentOutputMixin),

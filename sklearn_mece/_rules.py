@@ -16,14 +16,32 @@ A condition is a triple ``(column, op, value)``:
   A number on the declared feature itself (``("avg_order_value", ">=", 2)``)
   would be ambiguous (a level code, or the raw value?) and is refused when the
   rules are built.
+* a **text test** when ``column`` is not a declared feature (nor its level
+  column) and ``value`` is text or a list of texts (``("country", "==",
+  "US")``, ``("channel", "in", ["web", "app"])``). Text has no order: only
+  ``==``, ``!=``, ``in`` and ``not in`` apply. The column must hold text
+  (object, ``str``/``string``, categorical or polars string values); a text
+  test of a numeric column is an error at fit naming the column (a level name
+  on a feature whose levels were not declared reads as text, so the message
+  says to declare them).
 * a **comparison** of a raw column with a number otherwise
-  (``("days_since_last_order", "<=", 30)``, ``("x3", "in", [1, 2])``).
+  (``("days_since_last_order", "<=", 30)``, ``("x3", "in", [1, 2])``); the
+  column must hold numbers (a number compared with a text column is an error
+  at fit naming the column).
+
+So the value decides: text on an undeclared column is a text test, a number is
+a numeric comparison, and one condition never mixes the two.
 
 The same declaration is used by the segmenter, ``describe()``, the exporters
 and the command line; it round-trips through JSON (and loads from TOML).
-Compilation turns every distinct test into a small-integer variable (a level
-code, or a 0/1 comparison), evaluates the rules once over every combination of
-variable values, and leaves one table lookup per row. When that table would
+Compilation turns every distinct test into a small-integer variable
+(:class:`CompiledVariable`: a level code, a false/true comparison, or the
+listed value a text column holds), evaluates the rules once over every
+combination of variable values, and leaves one table lookup per row. Slot ``0``
+of every variable means *missing*, the layout the kernels read: a level code
+``c`` is slot ``c + 1``, a comparison is slot 1 (false) or 2 (true), and a text
+column whose conditions list ``k`` values has slot ``i + 1`` for the ``i``-th
+listed value and slot ``k + 1`` for any other value. When that table would
 hold more than :data:`MAX_TABLE_SIZE` entries (the product of the variables'
 domain sizes: about 12 comparisons), no table is built and the rules are
 evaluated row by row (:func:`first_match`), with the same result.
@@ -37,37 +55,18 @@ the problem is (``segments[2]: Segment 'Lapsing', when[0]: ...``).
 import contextlib
 import json
 import math
-import operator
 import os
 import reprlib
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ._base import to_plain
 from ._levels import default_level_names
-
-__all__ = [
-    "MAX_RULES_FILE_BYTES",
-    "Condition",
-    "LevelSpec",
-    "RuleSet",
-    "Segment",
-    "load_rules",
-]
-
-_OPS = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_SET_OPS = ("in", "not in")
-ALL_OPS = (*_OPS, *_SET_OPS)
+from ._operators import OPERATORS
 
 #: Most entries of a compiled lookup table; beyond it the rules are evaluated
 #: row by row (see :func:`build_table`).
@@ -167,14 +166,6 @@ def _is_finite(v):
         return False
 
 
-def _plain(v):
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
 @dataclass(frozen=True)
 class Condition:
     """One test of a segment: ``column op value``.
@@ -185,10 +176,12 @@ class Condition:
         A feature declared with levels, its level column, or a raw column
         (a non-empty name, or a position).
     op : {"==", "!=", "<", "<=", ">", ">=", "in", "not in"}
-        Comparison. ``in``/``not in`` take a list.
+        Comparison (see :data:`sklearn_mece._operators.OPERATORS`).
+        ``in``/``not in`` take a list.
     value : str, number or list
         Level name(s) for a level test, level code(s) for a test of a level
-        column, number(s) for a comparison.
+        column, text(s) for a text test of another column, number(s) for a
+        comparison.
 
     Examples
     --------
@@ -196,6 +189,8 @@ class Condition:
     Condition(column='days_since_last_order', op='<=', value=30)
     >>> Condition.from_obj({"column": "aov", "op": "in", "value": ["medium", "high"]})
     Condition(column='aov', op='in', value=('medium', 'high'))
+    >>> Condition.from_obj(["channel", "not in", ["web", "app"]])
+    Condition(column='channel', op='not in', value=('web', 'app'))
     >>> Condition("aov", "in", "high")
     Traceback (most recent call last):
     ...
@@ -219,12 +214,13 @@ class Condition:
                 f"integer position, got {_kind(column)}."
             )
         where = f"Condition on {_short(self.column)}"
-        if not isinstance(self.op, str) or self.op not in ALL_OPS:
+        if not isinstance(self.op, str) or self.op not in OPERATORS:
             raise ValueError(
                 f"{where}: unknown operator {_short(self.op)}; use one of "
-                f"{list(ALL_OPS)}."
+                f"{list(OPERATORS)}."
             )
-        if self.op in _SET_OPS:
+        takes_list = OPERATORS[self.op].takes_list
+        if takes_list:
             values = _as_list(
                 self.value,
                 f"{where}: {self.op!r}",
@@ -240,23 +236,26 @@ class Condition:
         for v in values:
             if not (isinstance(v, str) or _is_number(v)):
                 raise TypeError(
-                    f"{where}: value {_kind(v)} must be a level name (a string) or "
-                    "a number."
+                    f"{where}: value {_kind(v)} must be a string (a level name "
+                    "or a text) or a number."
                 )
             if _is_number(v) and not _is_finite(v):
                 raise ValueError(
                     f"{where}: value {_short(v)} must be a finite number within "
                     "the float range."
                 )
-        values = [_plain(v) for v in values]
-        object.__setattr__(
-            self, "value", tuple(values) if self.op in _SET_OPS else values[0]
-        )
+        values = [to_plain(v) for v in values]
+        object.__setattr__(self, "value", tuple(values) if takes_list else values[0])
+
+    @property
+    def operator(self):
+        """The :class:`~sklearn_mece._operators.Operator` of ``op``."""
+        return OPERATORS[self.op]
 
     @property
     def values(self):
         """The compared values as a tuple."""
-        return self.value if self.op in _SET_OPS else (self.value,)
+        return self.value if self.operator.takes_list else (self.value,)
 
     @classmethod
     def from_obj(cls, obj):
@@ -283,7 +282,7 @@ class Condition:
 
     def to_dict(self):
         """Plain-data form (JSON-ready)."""
-        value = list(self.value) if self.op in _SET_OPS else self.value
+        value = list(self.value) if self.operator.takes_list else self.value
         return {"column": self.column, "op": self.op, "value": value}
 
 
@@ -300,7 +299,7 @@ def _conditions_from(when):
                     if (
                         len(spec) == 2
                         and isinstance(spec[0], str)
-                        and spec[0] in ALL_OPS
+                        and spec[0] in OPERATORS
                     ):
                         out.append(Condition(column, spec[0], spec[1]))
                     else:
@@ -701,6 +700,8 @@ class RuleSet:
         _check_level_test(cond, self.levels)
         feature = _level_feature(cond.column, self.levels, suffix)
         if feature is None:
+            if _test_kind(cond) == "text":
+                return _text_words(cond)
             return f"{cond.column} {cond.op} {_fmt_values(cond)}"
         spec = self.levels[feature]
         codes = sorted(_allowed_codes(cond, spec.names, feature))
@@ -769,9 +770,19 @@ class RuleSet:
 def _fmt_values(cond):
     return (
         "[" + ", ".join(map(str, cond.values)) + "]"
-        if cond.op in _SET_OPS
+        if cond.operator.takes_list
         else str(cond.value)
     )
+
+
+#: How a text test reads for each operator (``country is 'US'``).
+_TEXT_WORDS = {"==": "is", "!=": "is not", "in": "in", "not in": "not in"}
+
+
+def _text_words(cond):
+    """A text test in words: ``country is 'US'``, ``channel in ['web', 'app']``."""
+    values = list(cond.values) if cond.operator.takes_list else cond.value
+    return f"{cond.column} {_TEXT_WORDS[cond.op]} {_short(values)}"
 
 
 def _fmt_num(x):
@@ -829,12 +840,7 @@ def _allowed_codes(cond, names, feature):
             f"levels {list(names)} (codes 0..{len(names) - 1})."
         )
 
-    codes = [code(v) for v in cond.values]
-    if cond.op == "in":
-        return set(codes)
-    if cond.op == "not in":
-        return set(range(len(names))) - set(codes)
-    return {c for c in range(len(names)) if _OPS[cond.op](c, codes[0])}
+    return set(cond.operator.allowed([code(v) for v in cond.values], len(names)))
 
 
 def _check_level_test(cond, levels):
@@ -852,7 +858,7 @@ def _check_level_test(cond, levels):
     names = levels[column].names
     numbers = [v for v in cond.values if not isinstance(v, str)]
     if numbers:
-        example = [names[-1]] if cond.op in _SET_OPS else names[-1]
+        example = [names[-1]] if cond.operator.takes_list else names[-1]
         raise ValueError(
             f"Condition on {column!r}: {_short(numbers[0])} is a number, but "
             f"{column!r} is declared under 'levels', so it is tested by level name, "
@@ -1006,6 +1012,101 @@ def load_rules(path):
 # ---------------------------------------------------------------------------------
 # Compilation
 # ---------------------------------------------------------------------------------
+def _test_kind(cond):
+    """``"text"`` or ``"compare"``: how a condition on an undeclared column reads.
+
+    The value decides: text is a text test (only the operators that apply to
+    text), numbers are a numeric comparison; one condition never mixes them.
+    """
+    texts = [v for v in cond.values if isinstance(v, str)]
+    if not texts:
+        return "compare"
+    if len(texts) != len(cond.values):
+        number = next(v for v in cond.values if not isinstance(v, str))
+        raise TypeError(
+            f"Condition on {cond.column!r}: values {_short(list(cond.values))} mix "
+            f"text ({texts[0]!r}) and numbers ({_short(number)}); a text test of "
+            f"{cond.column!r} lists texts, a comparison lists numbers."
+        )
+    if not cond.operator.on_text:
+        text_ops = [name for name, op in OPERATORS.items() if op.on_text]
+        raise ValueError(
+            f"Condition on {cond.column!r}: {cond.op!r} orders values, but "
+            f"{_short(texts[0])} is text, which has no order; use one of "
+            f"{text_ops}, or declare {cond.column!r} under 'levels' to test "
+            "ordered level names."
+        )
+    return "text"
+
+
+@dataclass(frozen=True)
+class CompiledVariable:
+    """One distinct test of the compiled rules: a small-integer variable.
+
+    Its slots index one axis of the lookup table; slot ``0`` means missing.
+
+    Parameters
+    ----------
+    kind : {"level", "compare", "text"}
+        A level column (slot ``code + 1``), a comparison of a raw column with
+        numbers (slot 1 false, 2 true) or a text column (slot ``i + 1`` for the
+        ``i``-th of ``categories``, ``len(categories) + 1`` for any other value).
+    column : str or int
+        The tested column as the rules name it (a level test: its level column).
+    position : int
+        Its position in the data seen at fit.
+    n_levels : int, default=0
+        Codes of a level or text variable (a text variable: its listed values
+        plus one for any other value); 0 for a comparison.
+    op : str, default=None
+        A comparison's operator.
+    operands : tuple of float, default=()
+        A comparison's value(s).
+    categories : tuple of str, default=()
+        A text variable's listed values, in slot order.
+
+    Examples
+    --------
+    >>> var = CompiledVariable("text", "channel", 2, n_levels=3,
+    ...                        categories=("web", "app"))
+    >>> var.domain
+    4
+    >>> CompiledVariable.from_dict(var.to_dict()) == var
+    True
+    """
+
+    kind: str
+    column: str | int
+    position: int
+    n_levels: int = 0
+    op: str | None = None
+    operands: tuple = ()
+    categories: tuple = ()
+
+    @property
+    def domain(self):
+        """Number of slots, slot 0 (missing) included."""
+        return 3 if self.kind == "compare" else self.n_levels + 1
+
+    def to_dict(self):
+        """Plain data (builtins only): what a fitted segmenter stores."""
+        out = {"kind": self.kind, "column": self.column, "position": self.position}
+        if self.kind == "compare":
+            out.update(op=self.op, operands=list(self.operands))
+        else:
+            out["n_levels"] = self.n_levels
+        if self.kind == "text":
+            out["categories"] = list(self.categories)
+        return out
+
+    @classmethod
+    def from_dict(cls, data):
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        )
+
+
 def compile_rules(rules, resolve, suffix="_level"):
     """Compile a RuleSet against the columns seen at fit.
 
@@ -1019,76 +1120,92 @@ def compile_rules(rules, resolve, suffix="_level"):
 
     Returns
     -------
-    variables : list of dict
-        One per distinct test: ``{"kind": "level", "position", "column",
-        "n_levels"}`` or ``{"kind": "compare", "position", "column", "op",
-        "value"}``. Slot ``domain - 1`` of each variable means "missing".
+    variables : list of CompiledVariable
+        One per distinct test: a level column, a comparison (column, operator,
+        operands), or a text column (with every value its conditions list).
     conditions : list of list of (int, list of int)
         Per segment (ELSE excluded), its conditions as (variable index, allowed
-        slots).
+        slots), slot 0 (missing) never allowed.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the segment and the condition: an unknown level, an ordering
+        operator on text, text and numbers mixed in one condition.
+
+    Examples
+    --------
+    >>> rules = RuleSet.from_dict([{"name": "US", "when": [["country", "==", "US"]]},
+    ...                            {"name": "Web", "when": [["channel", "in", ["web"]]]}])
+    >>> variables, conditions = compile_rules(rules, {"country": 0, "channel": 1}.get)
+    >>> [(v.kind, v.column, v.categories) for v in variables]
+    [('text', 'country', ('US',)), ('text', 'channel', ('web',))]
+    >>> conditions
+    [[(0, [1])], [(1, [1])]]
     """
-    variables, index, compiled = [], {}, []
+    # first pass: what each condition tests, and every value listed per text column
+    parsed, listed = [], {}
     for i, seg in enumerate(rules.segments):
-        conds = []
+        row = []
         for j, cond in enumerate(seg.conditions):
-            # the describer reads a condition through the same _level_feature:
-            # what is applied is what is described
-            feature = _level_feature(cond.column, rules.levels, suffix)
-            if feature is not None:
-                names = rules.levels[feature].names
-                with _located(f"segments[{i}]: Segment {_short(seg.name)}, when[{j}]"):
-                    allowed = sorted(_allowed_codes(cond, names, feature))
-                column = feature + suffix
+            with _located(f"segments[{i}]: Segment {_short(seg.name)}, when[{j}]"):
+                # the describer reads a condition through the same functions:
+                # what is applied is what is described
+                feature = _level_feature(cond.column, rules.levels, suffix)
+                if feature is not None:
+                    names = rules.levels[feature].names
+                    codes = sorted(_allowed_codes(cond, names, feature))
+                    row.append(("level", feature + suffix, len(names), codes))
+                    continue
+                kind = _test_kind(cond)
+            if kind == "text":
+                values = listed.setdefault(cond.column, [])
+                values.extend(v for v in cond.values if v not in values)
+                row.append(("text", cond.column, None, cond))
+            else:
+                row.append(("compare", cond.column, None, cond))
+        parsed.append(row)
+
+    variables, index, compiled = [], {}, []
+    for row in parsed:
+        conds = []
+        for kind, column, n_levels, test in row:
+            if kind == "level":
                 key = ("level", column)
-                if key not in index:
-                    index[key] = len(variables)
-                    variables.append(
-                        {
-                            "kind": "level",
-                            "column": column,
-                            "position": resolve(column),
-                            "n_levels": len(names),
-                        }
-                    )
-                conds.append((index[key], allowed))
-                continue
-            if not all(_is_number(v) for v in cond.values):
-                raise ValueError(
-                    f"segments[{i}]: Segment {_short(seg.name)}, when[{j}]: condition on "
-                    f"{cond.column!r} uses level name(s) {_short(list(cond.values))} "
-                    "but no levels are declared for "
-                    f"{cond.column!r}; declare them under 'levels' or compare with "
-                    "numbers."
+                var = CompiledVariable("level", column, None, n_levels=n_levels)
+                allowed = [c + 1 for c in test]
+            elif kind == "text":
+                categories = tuple(listed[column])
+                key = ("text", column)
+                var = CompiledVariable(
+                    "text",
+                    column,
+                    None,
+                    n_levels=len(categories) + 1,
+                    categories=categories,
                 )
-            key = ("compare", cond.column, cond.op, cond.values)
+                codes = [categories.index(v) for v in test.values]
+                allowed = test.operator.allowed(codes, len(categories) + 1)
+                allowed = [c + 1 for c in allowed]
+            else:
+                key = ("compare", column, test.op, test.values)
+                var = CompiledVariable(
+                    "compare", column, None, op=test.op, operands=tuple(test.values)
+                )
+                allowed = [2]
             if key not in index:
                 index[key] = len(variables)
-                variables.append(
-                    {
-                        "kind": "compare",
-                        "column": cond.column,
-                        "position": resolve(cond.column),
-                        "op": cond.op,
-                        "value": list(cond.values)
-                        if cond.op in _SET_OPS
-                        else cond.value,
-                    }
-                )
-            conds.append((index[key], [1]))
+                variables.append(replace(var, position=resolve(column)))
+            conds.append((index[key], allowed))
         compiled.append(conds)
     return variables, compiled
-
-
-def domain_size(var):
-    """Number of slots of a variable, the last one meaning missing."""
-    return var["n_levels"] + 1 if var["kind"] == "level" else 3
 
 
 def first_match(slots, conditions):
     """Rule index of each row of ``slots`` (n, n_vars); ELSE = len(conditions).
 
-    Missing slots are not treated here: a missing slot simply fails every test
-    on it. Callers mark rows with a missing slot themselves (``build_table``
+    Missing slots (0) are not treated here: a missing slot simply fails every
+    test on it. Callers mark rows with a missing slot themselves (``build_table``
     sets their entries to ``-1``; the segmenter does the same row-wise).
     """
     n = slots.shape[0]
@@ -1114,14 +1231,15 @@ def table_size(variables):
 
     Examples
     --------
-    >>> table_size([{"kind": "compare"}] * 12)
+    >>> days = CompiledVariable("compare", "days", 0, op="<=", operands=(30,))
+    >>> table_size([days] * 12)
     531441
-    >>> table_size([{"kind": "compare"}] * 5000) > MAX_TABLE_SIZE
+    >>> table_size([days] * 5000) > MAX_TABLE_SIZE
     True
     """
     size = 1
     for var in variables:
-        size *= domain_size(var)
+        size *= var.domain
         if size > MAX_TABLE_SIZE:
             break
     return size
@@ -1130,14 +1248,15 @@ def table_size(variables):
 def build_table(variables, conditions):
     """Lookup table over every combination of variable slots (C order).
 
-    Returns ``None``, before allocating anything, when the table would exceed
+    Slot 0 of every axis means missing: its entries are ``-1``. Returns
+    ``None``, before allocating anything, when the table would exceed
     :data:`MAX_TABLE_SIZE` entries (see :func:`table_size`): the caller then
     evaluates the rules row by row with :func:`first_match`, which gives the
     same result (:class:`HierarchicalSegmenter` does).
     """
     if table_size(variables) > MAX_TABLE_SIZE:
         return None
-    domains = [domain_size(v) for v in variables]
+    domains = [v.domain for v in variables]
     # slots run to the largest domain (a level feature may declare many levels)
     dtype = np.int16 if max(domains, default=0) <= np.iinfo(np.int16).max else np.int32
     if domains:
@@ -1145,6 +1264,5 @@ def build_table(variables, conditions):
     else:  # no variable: one combination, in which rules without conditions match
         slots = np.zeros((1, 0), dtype=dtype)
     table = first_match(slots, conditions)
-    missing = (slots == np.asarray(domains, dtype=dtype) - 1).any(axis=1)
-    table[missing] = -1
+    table[(slots == 0).any(axis=1)] = -1
     return table

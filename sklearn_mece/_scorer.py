@@ -16,8 +16,15 @@ from . import _kernels
 from ._base import (
     _SMALL_FRAME,
     MECETransformerMixin,
+    infinite_values_error,
 )
-from ._compat import Interval, RealNotInt, StrOptions, _fit_context
+from ._compat import (
+    Interval,
+    RealNotInt,
+    StrOptions,
+    _fit_context,
+    categorical_codes,
+)
 from ._lift import (
     _LIFT_FIELDS,
     CI_METHODS,
@@ -27,25 +34,6 @@ from ._lift import (
     simulated_lift,
 )
 from ._segment_base import SEGMENT_OUTPUT_CONSTRAINTS, size_in_rows, size_issues
-
-__all__ = [
-    "DEFAULT_STRATEGIC_PRIORITY",
-    "DEFAULT_WEIGHTS",
-    "DERIVED_TERMS",
-    "DIMENSIONS",
-    "DIMENSION_TABLE",
-    "LIFT_COLUMN_PARAMS",
-    "SCORE_INPUTS",
-    "Dimension",
-    "ScoreInput",
-    "SegmentScorer",
-    "default_weights",
-    "dimension_names",
-    "input_columns",
-    "input_params",
-    "size_score",
-    "tier_codes",
-]
 
 
 # -- the dimension table ------------------------------------------------------------
@@ -540,7 +528,7 @@ def _segment_values(values, label):
         n_nan = int(np.isnan(arr).sum())
         if n_nan:
             raise _missing_segment_error(label, n_nan)
-        raise ValueError(f"Segment column {label!r} contains infinite values.")
+        raise infinite_values_error(label, int(np.isinf(arr).sum()))
     return arr, kind
 
 
@@ -1126,7 +1114,7 @@ class SegmentScorer(MECETransformerMixin):
         x = self._float_column(X, pos)
         n_nan, n_inf = _kernels.nonfinite_counts(x)
         if n_inf:
-            raise ValueError(f"Column {label!r} contains {n_inf} infinite value(s).")
+            raise infinite_values_error(label, n_inf)
         means[label] = _segment_mean(codes, k, x, counts, n_nan)
         if how == "unit":
             if n_nan == x.shape[0]:
@@ -1180,6 +1168,12 @@ class SegmentScorer(MECETransformerMixin):
         return lift, source, stats, outcome_type
 
     # -- state read from a file -----------------------------------------------------
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # a cache derived from scores_ and tier_codes_: rebuilt on first use
+        # (pickle, joblib or skops), never read from a file
+        self.__dict__.pop("_output_tables", None)
+
     def _check_fitted_state(self):
         """Per-segment arrays must agree in length and tier codes be in range
         (the kernels index them without bounds checks); the output tables,
@@ -1235,7 +1229,7 @@ class SegmentScorer(MECETransformerMixin):
         label = str(names[pos]) if names is not None else f"x{pos}"
         tables = self._tables()
         if isinstance(column, pd.Categorical):
-            index = column._codes if hasattr(column, "_codes") else column.codes
+            index = categorical_codes(column)
             index = np.asarray(index)
             if index.min(initial=0) < 0:
                 raise _missing_segment_error(label, int((index < 0).sum()))

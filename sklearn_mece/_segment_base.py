@@ -24,17 +24,14 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._base import MECETransformerMixin, categorical_dtype, column_as_float
+from ._base import (
+    MECETransformerMixin,
+    categorical_dtype,
+    column_as_float,
+    infinite_values_error,
+)
 from ._compat import Interval, RealNotInt, StrOptions
 from ._levels import MISSING, compute_cuts, level_codes, signed_dtype
-
-__all__ = [
-    "SEGMENT_OUTPUT_CONSTRAINTS",
-    "SegmentOutputMixin",
-    "SegmentSizeWarning",
-    "size_in_rows",
-    "size_issues",
-]
 
 #: Parameter constraints shared by every segmentation step.
 SEGMENT_OUTPUT_CONSTRAINTS = {
@@ -58,7 +55,21 @@ SEGMENT_OUTPUT_CONSTRAINTS = {
 
 
 class SegmentSizeWarning(UserWarning):
-    """A segment is outside ``[min_size, max_size]`` after merges and splits."""
+    """A segment is outside ``[min_size, max_size]`` after merges and splits.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> from sklearn_mece import HierarchicalSegmenter, SegmentSizeWarning
+    >>> X = pd.DataFrame({"days": [1.0, 2.0, 50.0, 60.0, 70.0]})
+    >>> rules = {"segments": [{"name": "Recent", "when": [["days", "<=", 30]]}]}
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = HierarchicalSegmenter(rules, max_size=2).fit(X)
+    >>> [w.category is SegmentSizeWarning for w in caught]
+    [True]
+    """
 
 
 def size_in_rows(size, n_rows):
@@ -157,9 +168,8 @@ class SegmentOutputMixin(MECETransformerMixin):
                 )
             n_inf = int(np.isinf(rows).sum())
             if n_inf:
-                raise ValueError(
-                    f"split_column {column!r} has {n_inf} infinite value(s) in "
-                    f"segment {name!r}; cut points between them are undefined."
+                raise infinite_values_error(
+                    column, n_inf, where=f" in segment {name!r} (split_column)"
                 )
             cuts = compute_cuts(rows, 100.0 * np.arange(1, k) / k)
             splits.append(

@@ -1,43 +1,34 @@
-"""HierarchicalSegmenter: an ordered rule list compiled to a lookup table."""
+"""HierarchicalSegmenter: an ordered rule list compiled to a lookup table.
 
-import functools
+Text tests (``["country", "==", "US"]``, see :mod:`sklearn_mece._rules`) read
+a text column through :func:`text_codes`: each row becomes the code of the
+listed value it holds, one code for any other value, ``-1`` when missing, and
+is looked up like a level column. A value not seen at fit follows
+``unknown_category``; a missing value follows ``nan_segment``, like every
+tested column.
+"""
 
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._base import column_as_float
-from ._compat import _fit_context
+from ._base import column_as_float, infinite_values_error
+from ._compat import StrOptions, _fit_context
 from ._levels import MISSING, signed_dtype
+from ._operators import get_operator
 from ._rules import (
-    _OPS,
+    CompiledVariable,
     RuleSet,
     build_table,
     compile_rules,
-    domain_size,
     first_match,
     load_rules,
 )
 from ._segment_base import (
     SEGMENT_OUTPUT_CONSTRAINTS,
     SegmentOutputMixin,
-    SegmentSizeWarning,
 )
-
-__all__ = ["HierarchicalSegmenter", "SegmentSizeWarning"]
-
-
-@functools.lru_cache(maxsize=64)
-def _roll_permutation(doms):
-    """Positions that move slot ``d - 1`` (missing) of every axis to slot 0."""
-    if not doms:
-        return np.zeros(1, dtype=np.intp)
-    grid = np.arange(int(np.prod(doms)), dtype=np.intp).reshape(doms)
-    perm = np.roll(grid, 1, axis=tuple(range(len(doms)))).ravel()
-    perm.flags.writeable = False
-    return perm
-
 
 #: Slot-matrix cells per block when rules are evaluated row by row.
 _ROW_BY_ROW_CELLS = 1 << 22
@@ -60,6 +51,93 @@ def _float_level_codes(values, n_levels, name):
     if bad.any():
         return None
     return np.where(missing, MISSING, values).astype(signed_dtype(n_levels))
+
+
+def _is_text_dtype(dtype):
+    """Whether a column of ``dtype`` may hold text (its values decide)."""
+    return (
+        pd.api.types.is_object_dtype(dtype)
+        or getattr(dtype, "kind", None) in ("U", "S")
+        or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))
+        or (isinstance(dtype, pd.ArrowDtype) and dtype.kind in "OUS")
+    )
+
+
+def _holds_text(values):
+    """Whether a column holds text: a text dtype whose values are strings."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.dtype.categories
+    if not _is_text_dtype(values.dtype):
+        return False
+    if values.dtype == object:
+        return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+    return True
+
+
+def text_codes(values, categories, column, seen=None):
+    """Codes of a text column for a text test: ``i`` for ``categories[i]``,
+    ``len(categories)`` for any other value, ``-1`` for a missing one.
+
+    Parameters
+    ----------
+    values : array-like or pandas.Series
+        The column (object, ``str``/``string``, categorical or Arrow strings).
+    categories : sequence of str
+        The values the rules list for the column.
+    column : str
+        Its name, for messages.
+    seen : sequence of str, optional
+        Categories seen at fit: a value in neither ``seen`` nor
+        ``categories`` raises (``unknown_category="error"``).
+
+    Returns
+    -------
+    ndarray of int8/int16/int32
+
+    Raises
+    ------
+    ValueError
+        A non-text value, or a value unseen at fit when ``seen`` is given.
+
+    Examples
+    --------
+    >>> text_codes(["US", "FR", None, "DE"], ["US", "DE"], "country").tolist()
+    [0, 2, -1, 1]
+    """
+    values = pd.Series(values) if not isinstance(values, pd.Series) else values
+    missing = values.isna().to_numpy()
+    listed = pd.Index(list(categories), dtype=object)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # map the categories once
+        cat = values.array
+        # a trailing -1: code -1 (missing) stays -1
+        mapped = np.append(listed.get_indexer(cat.categories.astype(object)), -1)
+        codes = mapped[cat.codes]
+    else:
+        codes = listed.get_indexer(values.to_numpy(dtype=object))
+    other = (codes < 0) & ~missing
+    if other.any():
+        rest = pd.unique(values[other].to_numpy(dtype=object))
+        bad = [v for v in rest if not isinstance(v, str)]
+        if bad:
+            raise ValueError(
+                f"Column {column!r} is tested as text but holds "
+                f"{len(bad)} distinct non-text value(s), e.g. {bad[0]!r}; convert "
+                "the column to text, or compare it with numbers."
+            )
+        if seen is not None:
+            unseen = sorted(set(rest) - set(seen) - set(categories))
+            if unseen:
+                n = int(values[other].isin(unseen).sum())
+                raise ValueError(
+                    f"Column {column!r} holds {n} row(s) with {len(unseen)} "
+                    f"value(s) not seen at fit, e.g. {unseen[0]!r} "
+                    "(unknown_category='error'); refit, or set "
+                    "unknown_category='other' to treat them as any other value."
+                )
+    dtype = signed_dtype(len(categories) + 1)
+    out = codes.astype(dtype)
+    out[other] = len(categories)
+    return out
 
 
 def _as_ruleset(rules):
@@ -121,6 +199,11 @@ class HierarchicalSegmenter(SegmentOutputMixin):
     select_by_name : bool, default=False
         If True, DataFrames at ``transform`` may hold extra columns and another
         column order; the columns seen at fit are selected by name.
+    unknown_category : {"other", "error"}, default="other"
+        A value of a text-tested column (``["country", "==", "US"]``) that was
+        not seen at fit: ``"other"`` treats it like any value the rules do not
+        list (it satisfies ``!=`` and ``not in``, never ``==`` or ``in``);
+        ``"error"`` raises a ``ValueError`` naming the column.
 
     Attributes
     ----------
@@ -140,6 +223,11 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         Split segments: name, split column, learned cuts, first code.
     rules_ : dict
         Plain-data form of the rules used.
+    variables_ : list of dict
+        The compiled tests, as plain data
+        (:meth:`sklearn_mece._rules.CompiledVariable.to_dict`).
+    text_categories_ : dict of str -> list of str
+        For each text-tested column, the values seen at fit (sorted).
     min_size_, max_size_ : int or None
         Size limits in rows.
     n_features_in_ : int
@@ -171,12 +259,22 @@ class HierarchicalSegmenter(SegmentOutputMixin):
     ['Premium', 'Recent', 'Recent', 'Other']
     >>> seg.segment_sizes_.to_dict()
     {'Premium': 1, 'Recent': 2, 'Other': 1}
+
+    Text columns are tested with text values:
+
+    >>> X = pd.DataFrame({"country": ["US", "FR", "US"], "days": [5, 50, 90]})
+    >>> rules = [{"name": "US recent",
+    ...           "when": [["country", "==", "US"], ["days", "<=", 30]]},
+    ...          {"name": "Abroad", "when": [["country", "not in", ["US"]]]}]
+    >>> HierarchicalSegmenter(rules).fit(X).predict(X).tolist()
+    ['US recent', 'Abroad', 'Other']
     """
 
     _parameter_constraints: dict = {
         "rules": [dict, list, tuple, RuleSet, str, None],
         **SEGMENT_OUTPUT_CONSTRAINTS,
         "level_suffix": [str],
+        "unknown_category": [StrOptions({"other", "error"})],
     }
 
     def __init__(
@@ -192,6 +290,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         output_column="segment",
         level_suffix="_level",
         select_by_name=False,
+        unknown_category="other",
     ):
         self.rules = rules
         self.min_size = min_size
@@ -203,6 +302,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         self.output_column = output_column
         self.level_suffix = level_suffix
         self.select_by_name = select_by_name
+        self.unknown_category = unknown_category
 
     # -- fit ------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -268,10 +368,16 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         variables, conditions = compile_rules(
             rules, lambda c: self._resolve_column(c, "rule column"), self.level_suffix
         )
+        self._check_column_kinds(X, rules, variables)
         self.rules_ = rules.to_dict()
-        self.variables_ = variables
-        self.conditions_ = [[(v, list(a)) for v, a in conds] for conds in conditions]
-        self.rule_table_ = build_table(variables, conditions)
+        self._set_compiled(variables, conditions)
+        self.text_categories_ = {}
+        for var in variables:
+            if var.kind == "text":
+                values = pd.Series(self._column_array(X, var.position))
+                seen = pd.unique(values[values.notna()].to_numpy(dtype=object))
+                text = sorted(v for v in seen if isinstance(v, str))
+                self.text_categories_[str(var.column)] = text
         n_rows = X.shape[0]
         self.min_size_ = self._rows(self.min_size, n_rows)
         self.max_size_ = self._rows(self.max_size, n_rows)
@@ -311,6 +417,76 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             self._finish_fit(None, n_rows, counts=counts)
         return X, rule_index
 
+    def _check_column_kinds(self, X, rules, variables):
+        """A text test needs a text column, a comparison a numeric one."""
+        for var in variables:
+            if var.kind == "level":
+                continue
+            values = self._column_array(X, var.position)
+            values = values if hasattr(values, "dtype") else np.asarray(values)
+            if (var.kind == "text") == _holds_text(values):
+                continue
+            where = next(
+                f"segments[{i}]: Segment {seg.name!r}, when[{j}]"
+                for i, seg in enumerate(rules.segments)
+                for j, cond in enumerate(seg.conditions)
+                if cond.column == var.column
+            )
+            if var.kind == "text":
+                raise ValueError(
+                    f"{where}: condition on {var.column!r} compares with text "
+                    f"{list(var.categories)!r}, but column {var.column!r} does not "
+                    f"hold text (dtype {values.dtype}); compare it with numbers, or "
+                    f"declare {var.column!r} under 'levels' if these are level names."
+                )
+            raise ValueError(
+                f"{where}: condition on {var.column!r} compares with a number, but "
+                f"column {var.column!r} holds text (dtype {values.dtype}); compare "
+                "it with text values (e.g. [column, '==', 'value'])."
+            )
+
+    def _set_compiled(self, variables, conditions):
+        """Store the compiled rules as plain data (skops-safe fitted state)."""
+        self.variables_ = [v.to_dict() for v in variables]
+        self.conditions_ = [[(v, list(a)) for v, a in conds] for conds in conditions]
+        self.rule_table_ = build_table(variables, conditions)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # parameters added since an older version: their defaults
+        self.__dict__.setdefault("unknown_category", "other")
+        if "rules_" in self.__dict__:
+            # the compiled rules are derived from rules_ and the columns seen
+            # at fit: rebuilt on load (pickle, joblib or skops), never read
+            # from the file, so a file of another version's table layout, or a
+            # crafted table, never reaches the kernels
+            self.__dict__.setdefault("text_categories_", {})
+            rules = RuleSet.from_dict(self.rules_)
+            self._set_compiled(
+                *compile_rules(
+                    rules,
+                    lambda c: self._resolve_column(c, "rule column"),
+                    self.level_suffix,
+                )
+            )
+
+    @property
+    def _variables(self):
+        """The compiled tests (built from the plain ``variables_``)."""
+        return [CompiledVariable.from_dict(v) for v in self.variables_]
+
+    def _text_codes(self, X, var):
+        """Codes of a text-tested column (see :func:`text_codes`)."""
+        seen = None
+        if self.unknown_category == "error":
+            seen = self.text_categories_.get(str(var.column), ())
+        return text_codes(
+            self._column_array(X, var.position),
+            var.categories,
+            str(var.column),
+            seen=seen,
+        )
+
     def _learn_merges(self, rules, rule_sizes):
         sizes = dict(zip(rules.names, rule_sizes.tolist()))
         parents = rules.parents()
@@ -338,56 +514,48 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         return merge_map
 
     def _slots(self, X, var):
-        """Small-integer slot of every row for one variable; last slot = missing."""
-        n_miss = domain_size(var) - 1
-        raw = self._column(X, var["position"])
-        if var["kind"] == "level":
+        """Slot of every row for one variable (int32); slot 0 = missing."""
+        if var.kind == "text":
+            return self._text_codes(X, var).astype(np.int32) + 1
+        raw = self._column(X, var.position)
+        if var.kind == "level":
             arr = raw.to_numpy() if isinstance(raw, pd.Series) else np.asarray(raw)
             if arr.dtype.kind in "iu":
                 codes = arr
-                bad = (codes < MISSING) | (codes >= var["n_levels"])
+                bad = (codes < MISSING) | (codes >= var.n_levels)
                 missing = codes == MISSING
             else:
-                values = column_as_float(raw, var["column"])
+                values = column_as_float(raw, var.column)
                 missing = np.isnan(values) | (values == MISSING)
                 bad = ~missing & (
-                    (values < 0) | (values >= var["n_levels"]) | (values % 1 != 0)
+                    (values < 0) | (values >= var.n_levels) | (values % 1 != 0)
                 )
                 codes = np.where(missing | bad, 0, values)
             if bad.any():
                 example = arr[bad][0]
                 raise ValueError(
-                    f"Level column {var['column']!r} holds {int(bad.sum())} value(s) "
-                    f"that are not level codes 0..{var['n_levels'] - 1}, e.g. "
+                    f"Level column {var.column!r} holds {int(bad.sum())} value(s) "
+                    f"that are not level codes 0..{var.n_levels - 1}, e.g. "
                     f"{example!r}; do the rules declare the right number of levels?"
                 )
-            slots = codes.astype(np.int32)
-            if missing.any():
-                slots[missing] = n_miss
+            slots = codes.astype(np.int32) + 1
+            slots[missing] = 0
             return slots
-        values = column_as_float(raw, str(var["column"]))
+        values = column_as_float(raw, str(var.column))
         n_inf = np.count_nonzero(np.isinf(values))
         if n_inf:
-            raise ValueError(
-                f"Column {var['column']!r} contains {n_inf} infinite value(s)."
-            )
-        if var["op"] in ("in", "not in"):
-            hit = np.isin(values, np.asarray(var["value"], dtype=np.float64))
-            if var["op"] == "not in":
-                hit = ~hit
-        else:
-            hit = _OPS[var["op"]](values, var["value"])
-        slots = hit.astype(np.int32)
-        nan = np.isnan(values)
-        if nan.any():
-            slots[nan] = n_miss
+            raise infinite_values_error(str(var.column), int(n_inf))
+        # compared as float64, like the kernels
+        operands = np.asarray(var.operands, dtype=np.float64)
+        slots = get_operator(var.op).holds(values, operands).astype(np.int32) + 1
+        slots[np.isnan(values)] = 0
         return slots
 
     def _rule_index(self, X):
         """Declared-rule index of every row (ELSE = n rules); -1 if missing."""
         if self.rule_table_ is not None:
             n_rules = len(self.conditions_) + 1
-            table = self._rolled_table(self.rule_table_, signed_dtype(n_rules))
+            table = self.rule_table_.astype(signed_dtype(n_rules), copy=False)
             found = self._lookup(X, table)
             if found is not None:
                 return found[0]
@@ -396,13 +564,13 @@ class HierarchicalSegmenter(SegmentOutputMixin):
     def _rule_index_reference(self, X):
         """Reference evaluation, one variable at a time; raises on bad input."""
         n = X.shape[0]
-        variables = self.variables_
+        variables = self._variables
         if self.rule_table_ is not None:
             index = np.zeros(n, dtype=np.int32)
             stride = 1
             for var in reversed(variables):
                 index += self._slots(X, var) * stride
-                stride *= domain_size(var)
+                stride *= var.domain
             return self.rule_table_[index]
         # no table (too many combinations): rules row by row, in blocks of
         # rows so the slot matrix stays small however many tests there are;
@@ -415,8 +583,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             block = X.iloc[lo : lo + step] if hasattr(X, "iloc") else X[lo : lo + step]
             slots = np.column_stack([self._slots(block, v) for v in variables])
             index = first_match(slots, self.conditions_)
-            for j, var in enumerate(variables):
-                index[slots[:, j] == domain_size(var) - 1] = -1
+            index[(slots == 0).any(axis=1)] = -1
             result[lo : lo + step] = index
         return result
 
@@ -427,25 +594,20 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         super()._check_fitted_state()
         if "rules_" not in self.__dict__:
             return
+        # variables_, conditions_ and rule_table_ were rebuilt from rules_ by
+        # __setstate__; what fit learned from the data is checked here
         rules = RuleSet.from_dict(self.rules_)
-        variables, conditions = compile_rules(
-            rules, lambda c: self._resolve_column(c, "rule column"), self.level_suffix
-        )
-        plain = [[(v, list(a)) for v, a in conds] for conds in conditions]
-        if variables != self.variables_ or plain != [
-            [(v, list(a)) for v, a in conds] for conds in self.conditions_
-        ]:
-            raise ValueError("variables_ / conditions_ are not the compiled rules_")
-        table = build_table(variables, conditions)
-        if (table is None) != (self.rule_table_ is None) or (
-            table is not None
-            and (
-                not isinstance(self.rule_table_, np.ndarray)
-                or self.rule_table_.dtype != table.dtype
-                or not np.array_equal(self.rule_table_, table)
+        texts = [str(v.column) for v in self._variables if v.kind == "text"]
+        categories = self.__dict__.get("text_categories_", {})
+        if (
+            not isinstance(categories, dict)
+            or sorted(categories) != sorted(set(texts))
+            or not all(
+                isinstance(seen, list) and all(isinstance(c, str) for c in seen)
+                for seen in categories.values()
             )
         ):
-            raise ValueError("rule_table_ is not the table of rules_")
+            raise ValueError("text_categories_ are not lists of text per text column")
         names = self.segment_names_
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ValueError("segment_names_ must be a list of names")
@@ -475,46 +637,37 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             raise ValueError("segment_counts_ do not match segment_names_")
 
     # -- fast path ----------------------------------------------------------------
-    def _rolled_table(self, table, dtype):
-        """``table`` with slot 0 of every axis meaning missing (the kernels' layout).
-
-        The compiled table puts "missing" in the last slot of each variable;
-        the kernels compute ``slot = code + 1`` so that a missing ``-1`` code
-        lands in slot 0 without a branch.
-        """
-        doms = tuple(domain_size(v) for v in self.variables_)
-        return np.asarray(table)[_roll_permutation(doms)].astype(dtype, copy=False)
-
     def _kernel_inputs(self, X):
         """Per variable, the arrays the kernels read; None when a column needs
         the reference path (which then raises the exact error, or converts)."""
         inputs = []
-        for var in self.variables_:
-            raw = self._column_array(X, var["position"])
-            if var["kind"] == "level":
+        for var in self._variables:
+            if var.kind == "text":
+                # text values become codes like a level column's
+                inputs.append(("level", self._text_codes(X, var), var.n_levels))
+                continue
+            raw = self._column_array(X, var.position)
+            if var.kind == "level":
                 arr = raw if isinstance(raw, np.ndarray) else np.asarray(raw)
                 if arr.dtype.kind not in "iu":
-                    arr = _float_level_codes(raw, var["n_levels"], str(var["column"]))
+                    arr = _float_level_codes(raw, var.n_levels, str(var.column))
                     if arr is None:
                         return None
-                inputs.append(("level", arr, var["n_levels"]))
+                inputs.append(("level", arr, var.n_levels))
                 continue
             try:
                 if isinstance(raw, np.ndarray) and raw.dtype == np.float64:
                     values = raw
                 else:
                     values = column_as_float(
-                        self._column(X, var["position"]), str(var["column"])
+                        self._column(X, var.position), str(var.column)
                     )
-                if var["op"] in ("in", "not in"):
-                    operands = np.asarray(var["value"], dtype=np.float64).ravel()
-                else:
-                    operands = np.array([float(var["value"])], dtype=np.float64)
+                operands = np.asarray(var.operands, dtype=np.float64).ravel()
             except (TypeError, ValueError, OverflowError):
                 return None
             if values.ndim != 1:
                 return None
-            inputs.append(("compare", values, var["op"], operands))
+            inputs.append(("compare", values, var.op, operands))
         return inputs
 
     def _lookup(self, X, table):
@@ -531,11 +684,11 @@ class HierarchicalSegmenter(SegmentOutputMixin):
     def _raise_missing(self, X):
         suffix = self.level_suffix
         counts = {}
-        for var in self.variables_:
-            n = int(np.count_nonzero(self._slots(X, var) == domain_size(var) - 1))
-            column = str(var["column"])
+        for var in self._variables:
+            n = int(np.count_nonzero(self._slots(X, var) == 0))
+            column = str(var.column)
             label = repr(column)
-            if var["kind"] == "level" and suffix and column.endswith(suffix):
+            if var.kind == "level" and suffix and column.endswith(suffix):
                 label = f"{column[: -len(suffix)]!r} (level column {column!r})"
             if n:
                 counts.setdefault(label, n)
@@ -553,7 +706,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             # one lookup straight to the segment codes: rules -> merges composed
             composed = self.rule_codes_[self.rule_table_]
             composed[composed < 0] = 0  # only missing rows; they raise below
-            found = self._lookup(X, self._rolled_table(composed, dtype))
+            found = self._lookup(X, composed.astype(dtype, copy=False))
             if found is not None:
                 codes, counts = found
                 if self.nan_segment is None and counts[:, 1].any():

@@ -37,16 +37,6 @@ import struct
 
 import numpy as np
 
-__all__ = [
-    "DEFAULT_K",
-    "empty_sketch",
-    "merge_sketches",
-    "rank_error",
-    "sketch_quantiles",
-    "update_sketch",
-    "validate_sketch",
-]
-
 #: Default ``k`` of the sketches (rank error ~0.28 % with 99 % confidence).
 DEFAULT_K = 1000
 

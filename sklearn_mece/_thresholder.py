@@ -5,10 +5,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels, _sketch
-from ._base import MECETransformerMixin
+from ._base import MECETransformerMixin, infinite_values_error
 from ._compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._levels import (
     MAX_CUTS,
@@ -19,14 +20,9 @@ from ._levels import (
 )
 from ._select import NonFiniteValues
 
-__all__ = ["CollapsedCutsWarning", "PercentileThresholder"]
-
 
 def _raise_infinite(name, n_inf):
-    raise ValueError(
-        f"Column {name!r} contains {n_inf} infinite value(s); replace them "
-        "(or mark them missing with NaN) before thresholding."
-    )
+    raise infinite_values_error(name, n_inf)
 
 
 def _is_real(value):
@@ -50,7 +46,20 @@ def _same(a, b):
 
 
 class CollapsedCutsWarning(UserWarning):
-    """Ties made two cut points equal: the level between them is empty."""
+    """Ties made two cut points equal: the level between them is empty.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn_mece import CollapsedCutsWarning, PercentileThresholder
+    >>> X = np.array([[0.0]] * 8 + [[1.0], [2.0]])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     t = PercentileThresholder((40, 70)).fit(X)
+    >>> [w.category is CollapsedCutsWarning for w in caught], t.collapsed_levels_
+    ([True], {'x0': [1]})
+    """
 
 
 class PercentileThresholder(MECETransformerMixin):
@@ -160,6 +169,16 @@ class PercentileThresholder(MECETransformerMixin):
     *Missing values.* ``NaN`` is ignored when learning the cuts and gets the
     level code ``-1`` at transform; the segmenter then refuses it or routes it
     to a named segment. Infinite values are refused with a ``ValueError``.
+
+    *Weights.* ``fit(X, sample_weight=w)`` takes frequency weights with every
+    ``method``: an integer weight ``k`` counts the row ``k`` times (the cuts
+    equal ``np.percentile(np.repeat(x, k), q, method=method)``), a zero
+    weight drops it; see :meth:`fit` for non-integer weights.
+
+    *Data this estimator cannot read* (Dask, Spark, SQL): an engine asks
+    :meth:`learning_plan` which columns and percentiles to learn, learns them
+    where the data live, and fits with :meth:`fit_from_cuts` (exact cuts) or
+    :meth:`fit_from_sketches` (KLL sketches); see :mod:`sklearn_mece.dask`.
 
     Examples
     --------
@@ -335,13 +354,35 @@ class PercentileThresholder(MECETransformerMixin):
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
-            Row weights; requires ``method`` ``"inverted_cdf"`` or
-            ``"averaged_inverted_cdf"``.
+            Non-negative frequency weights, with every ``method``: a row of
+            integer weight ``k`` counts as ``k`` copies of the row, so the cuts
+            equal ``np.percentile(np.repeat(x, k), q, method=method)`` on the
+            non-missing values; a zero weight drops the row. Non-integer
+            weights follow the same definition on the weighted empirical
+            distribution (for ``"linear"``: the rank ``h = (W - 1) q / 100``
+            with ``W`` the total weight, the value at rank ``r`` being the
+            smallest value whose cumulative weight exceeds ``r``, interpolated
+            between ranks ``floor(h)`` and ``floor(h) + 1``), so they depend on
+            the scale of the weights as repetition does. ``"inverted_cdf"`` and
+            ``"averaged_inverted_cdf"`` use numpy's weighted definitions,
+            invariant to that scale and equal to repetition for integer
+            weights.
 
         Returns
         -------
         self : object
             Fitted thresholder.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_mece import PercentileThresholder
+        >>> x = np.array([[1.0], [2.0], [3.0], [4.0]])
+        >>> w = np.array([3, 0, 1, 2])
+        >>> PercentileThresholder((50,)).fit(x, sample_weight=w).cuts_
+        {'x0': array([2.])}
+        >>> np.percentile(np.repeat(x.ravel(), w), 50)
+        np.float64(2.0)
         """
         with self._all_or_nothing_fit():
             return self._fit(X, sample_weight)
@@ -353,11 +394,6 @@ class PercentileThresholder(MECETransformerMixin):
             sample_weight = _check_sample_weight(
                 sample_weight, X, ensure_non_negative=True
             )
-            if self.method not in ("inverted_cdf", "averaged_inverted_cdf"):
-                raise ValueError(
-                    "sample_weight requires method='inverted_cdf' or "
-                    f"'averaged_inverted_cdf', got method={self.method!r}."
-                )
 
         group_index = None
         if self.groupby is not None:
@@ -485,32 +521,209 @@ class PercentileThresholder(MECETransformerMixin):
         except ValueError as exc:
             raise ValueError(f"Column {name!r}: cannot learn cuts: {exc}.") from None
 
-    def _set_learned_cuts(self, X, learned, epsilon=0.0):
-        """Fit from cuts computed elsewhere (e.g. over dask partitions).
+    # -- state learned elsewhere (Dask, Spark, SQL, ...) --------------------------
+    def learning_plan(self, X_meta):
+        """The columns and percentiles an outside engine must learn.
 
-        ``X`` is any frame with the columns of the data (a few rows suffice:
-        only names and dtypes are read); ``learned`` maps each thresholded
-        column's position to its raw learned cuts (before ``cut_values``).
+        The first step of fitting on data this estimator cannot read itself
+        (a Dask or Spark DataFrame, a SQL table): the engine computes, for
+        every column of the plan, the percentiles listed (exactly, or with
+        sketches), then calls :meth:`fit_from_cuts` or
+        :meth:`fit_from_sketches` with the same ``X_meta``. Columns and
+        percentiles are resolved exactly as :meth:`fit` resolves them;
+        columns whose cuts ``cut_values`` fixes entirely are left out. The
+        thresholder is not modified.
+
+        Parameters
+        ----------
+        X_meta : DataFrame or array-like of shape (n_rows, n_features)
+            Any data with the columns (names, order, dtypes) of the full data;
+            a few rows suffice (at least one), only its columns are read.
+
+        Returns
+        -------
+        plan : dict
+            Maps the key of each column to learn (its label in ``X_meta``, or
+            its position for an array) to its percentiles, an ascending
+            float64 array in ``[0, 100]``. Learn them with ``method``.
+
+        Raises
+        ------
+        ValueError
+            For the parameter and column errors :meth:`fit` raises, and with
+            ``groupby`` (cuts per group are learned by :meth:`fit` only).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from sklearn_mece import PercentileThresholder
+        >>> meta = pd.DataFrame({"aov": [1.0], "days": [2.0], "user": ["a"]})
+        >>> t = PercentileThresholder({"aov": (40, 75), "days": (50,)},
+        ...                           cut_values={"days": [30.0]})
+        >>> t.learning_plan(meta)
+        {'aov': array([40., 75.])}
+        """
+        probe = clone(self)
+        probe._validate_params()
+        spec = probe._outside_spec(X_meta)
+        return {key: q for key, _, _, q, override in spec if probe._learns(override)}
+
+    def _outside_spec(self, X_meta):
+        """Validate ``X_meta`` as fit would; (key, name, pos, q, override) per column.
+
+        Resets the fitted state (call it on a clone, or inside an
+        all-or-nothing fit).
         """
         if self.groupby is not None:
             raise ValueError(
-                "groupby is not supported when cuts are learned outside fit."
+                "groupby is not supported when cuts are learned outside fit "
+                "(Dask, Spark, SQL); use fit on the data in memory."
             )
-        with self._all_or_nothing_fit():
-            return self._set_learned_cuts_unchecked(X, learned, epsilon)
-
-    def _set_learned_cuts_unchecked(self, X, learned, epsilon):
-        X = self._validate_input(X, reset=True)
+        X = self._validate_input(X_meta, reset=True)
         names, spec = self._begin_fit(X)
+        frame = hasattr(X, "columns")
+        out = []
         for pos, q in spec:
-            name = names[pos]
-            override = self._overrides_for(name, pos)
-            if override is not None and not isinstance(override, dict):
-                q_eff, cuts = self._apply_override(name, q, None, override)
-            else:
-                raw = np.asarray(learned[pos], dtype=np.float64)
-                q_eff, cuts = self._apply_override(name, q, raw, override)
-            self._store_column(name, pos, q_eff, cuts, epsilon)
+            override = self._overrides_for(names[pos], pos)
+            key = X.columns[pos] if frame else pos
+            out.append((key, names[pos], pos, q, override))
+        return out
+
+    @staticmethod
+    def _check_outside_keys(given, expected, what):
+        extra = [k for k in given if k not in expected]
+        if extra:
+            raise ValueError(
+                f"{what} given for column(s) {extra} that are not in the learning "
+                f"plan {list(expected)}."
+            )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_from_cuts(self, X_meta, cuts, *, rank_error=0.0):
+        """Fit from percentiles learned elsewhere (e.g. over Dask partitions).
+
+        Parameters
+        ----------
+        X_meta : DataFrame or array-like of shape (n_rows, n_features)
+            The data's columns, as given to :meth:`learning_plan`.
+        cuts : dict
+            The learned values of every column of :meth:`learning_plan`, at
+            its percentiles (before ``cut_values``, which are applied here).
+            Each must be finite and non-decreasing.
+        rank_error : float, default=0.0
+            Normalized rank error of the learned cuts (``0`` for exact ones),
+            recorded in ``rank_error_``.
+
+        Returns
+        -------
+        self : object
+            Fitted as by :meth:`fit` on the data behind ``cuts``. If the call
+            raises, the thresholder is left unfitted.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from sklearn_mece import PercentileThresholder
+        >>> data = pd.DataFrame({"aov": np.arange(100.0)})
+        >>> t = PercentileThresholder((40, 75))
+        >>> plan = t.learning_plan(data.head(2))
+        >>> learned = {c: np.percentile(data[c], q) for c, q in plan.items()}
+        >>> t.fit_from_cuts(data.head(2), learned).cuts_
+        {'aov': array([39.6 , 74.25])}
+        """
+        with self._all_or_nothing_fit():
+            if not isinstance(cuts, dict):
+                raise TypeError(f"cuts must be a dict, got {type(cuts).__name__}.")
+            if not (_is_real(rank_error) and 0 <= rank_error <= 1):
+                raise ValueError(f"rank_error must be in [0, 1], got {rank_error!r}.")
+            spec = self._outside_spec(X_meta)
+            learned = {key for key, _, _, _, o in spec if self._learns(o)}
+            self._check_outside_keys(cuts, learned, "cuts")
+            for key, name, pos, q, override in spec:
+                raw = None
+                if self._learns(override):
+                    if key not in cuts:
+                        raise ValueError(f"Column {name!r}: no learned cuts given.")
+                    raw = self._outside_cuts(name, q, cuts[key])
+                q_eff, values = self._apply_override(name, q, raw, override)
+                self._store_column(name, pos, q_eff, values, rank_error)
+        return self
+
+    def _outside_cuts(self, name, q, given):
+        try:
+            if isinstance(given, (str, bytes)):
+                raise TypeError
+            raw = np.array(given, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"Column {name!r}: learned cuts must be numbers, got {given!r}."
+            ) from None
+        if raw.size != q.size:
+            raise ValueError(
+                f"Column {name!r}: {q.size} percentile(s) {q.tolist()} but "
+                f"{raw.size} learned cut(s)."
+            )
+        self._check_monotone(name, raw)
+        return raw
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_from_sketches(self, X_meta, sketches, n_samples):
+        """Fit from KLL sketches built elsewhere, as if by :meth:`partial_fit`.
+
+        Parameters
+        ----------
+        X_meta : DataFrame or array-like of shape (n_rows, n_features)
+            The data's columns, as given to :meth:`learning_plan`.
+        sketches : dict
+            A serialized KLL sketch (parameter ``sketch_k``, non-missing
+            values only) of every column of :meth:`learning_plan`, e.g. built
+            per partition and merged.
+        n_samples : int
+            Rows of the data, recorded in ``n_samples_seen_``.
+
+        Returns
+        -------
+        self : object
+            With ``sketches_``, ``rank_error_`` and approximate cuts; it can
+            continue with :meth:`partial_fit` and :meth:`merge`. If the call
+            raises, the thresholder is left unfitted.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from sklearn_mece import PercentileThresholder
+        >>> data = pd.DataFrame({"aov": np.arange(100.0)})
+        >>> t = PercentileThresholder((40, 75))
+        >>> # serialized KLL sketches built elsewhere (here: by partial_fit)
+        >>> sketches = PercentileThresholder((40, 75)).partial_fit(data).sketches_
+        >>> t.fit_from_sketches(data.head(2), sketches, len(data)).cuts_
+        {'aov': array([39., 74.])}
+        """
+        with self._all_or_nothing_fit():
+            if not isinstance(sketches, dict):
+                raise TypeError(
+                    f"sketches must be a dict, got {type(sketches).__name__}."
+                )
+            if not isinstance(n_samples, numbers.Integral) or n_samples < 0:
+                raise ValueError(
+                    f"n_samples must be a non-negative integer, got {n_samples!r}."
+                )
+            spec = self._outside_spec(X_meta)
+            learned = {key for key, _, _, _, o in spec if self._learns(o)}
+            self._check_outside_keys(sketches, learned, "sketches")
+            state = {}
+            for key, name, _, _, override in spec:
+                if not self._learns(override):
+                    continue
+                if key not in sketches:
+                    raise ValueError(f"Column {name!r}: no sketch given.")
+                try:
+                    state[name] = _sketch.validate_sketch(sketches[key])
+                except (TypeError, ValueError) as exc:
+                    raise type(exc)(f"Column {name!r}: {exc}") from None
+            self.sketches_ = state
+            self.n_samples_seen_ = int(n_samples)
+            self._cuts_from_sketches()
         return self
 
     def _check_fitted_state(self):

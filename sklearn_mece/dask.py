@@ -6,7 +6,9 @@ function of this module is called, not when the module is imported.
 Learning the cuts of a :class:`~sklearn_mece.PercentileThresholder` on a dask
 DataFrame, two ways:
 
-* ``algorithm="exact"`` (default): a distributed radix selection. A first pass
+* ``algorithm="exact"`` (default): the distributed radix selection of
+  :func:`sklearn_mece._quantiles.distributed_percentiles`, each of its passes
+  run over the partitions. A first pass
   counts the values of each column and histograms the top 16 bits of their
   IEEE-754 patterns (made order-preserving); every later pass either
   histograms the next 16 bits inside the few buckets that hold a wanted order
@@ -30,20 +32,25 @@ partitions ordered by customer cohort).
 
 Applying any fitted estimator or pipeline of the package to a dask DataFrame
 is :func:`transform`: ``map_partitions`` with pandas output.
+
+This module is a thin adapter: it runs passes and builds sketches over
+partitions; the selection is :mod:`sklearn_mece._quantiles` and the
+thresholder is fitted through its protocol for state learned elsewhere
+(:meth:`~PercentileThresholder.learning_plan`,
+:meth:`~PercentileThresholder.fit_from_cuts`,
+:meth:`~PercentileThresholder.fit_from_sketches`).
 """
 
 import numpy as np
 import pandas as pd
 
-from ._base import column_as_float
+from . import _quantiles
+from ._base import column_as_float, infinite_values_error
 
 __all__ = ["exact_percentiles", "fit_thresholder", "sketch_percentiles", "transform"]
 
 #: A bucket with at most this many values is gathered instead of refined.
-GATHER_LIMIT = 1 << 20
-
-_TOP = np.uint64(1 << 63)
-_DIGIT = np.uint64(0xFFFF)
+GATHER_LIMIT = _quantiles.GATHER_LIMIT
 
 
 def _require_dask():
@@ -56,22 +63,6 @@ def _require_dask():
             "(dask[dataframe,distributed] and pyarrow)."
         ) from exc
     return dask, dd
-
-
-# --------------------------------------------------------------------------
-# order-preserving keys
-# --------------------------------------------------------------------------
-def _keys(values):
-    """uint64 keys whose unsigned order is the float order (NaN removed)."""
-    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
-    neg = (bits >> np.uint64(63)).astype(bool)
-    return np.where(neg, ~bits, bits | _TOP)
-
-
-def _values(keys):
-    keys = np.asarray(keys, dtype=np.uint64)
-    neg = ~(keys >> np.uint64(63)).astype(bool)
-    return np.where(neg, ~keys, keys & ~_TOP).view(np.float64)
 
 
 # --------------------------------------------------------------------------
@@ -93,44 +84,11 @@ def _check_partition(pdf, columns, number=None):
         )
 
 
-def _column_values(pdf, column):
-    values = column_as_float(pdf[column], str(column))
-    return values[~np.isnan(values)]
-
-
 def _partition_pass(pdf, plan, number=None):
-    """One pass over a partition.
-
-    ``plan`` maps a column to ``{"count": bool, "hist": [(shift, prefix)],
-    "gather": [(shift, prefix)]}``: histograms of the 16 bits below ``shift``
-    among keys whose bits above ``shift`` equal ``prefix`` (shift 64: all
-    keys), and the keys matching a prefix.
-    """
+    """:func:`sklearn_mece._quantiles.local_pass` over one partition."""
     _check_partition(pdf, list(plan), number)
-    out = {}
-    for column, todo in plan.items():
-        values = _column_values(pdf, column)
-        res = {"hist": {}, "gather": {}}
-        if todo.get("count"):
-            res["n"] = int(values.size)
-            res["n_inf"] = int(np.count_nonzero(np.isinf(values)))
-        keys = _keys(values)
-        for shift, prefix in todo.get("hist", ()):
-            sub = _matching(keys, shift, prefix)
-            digits = (sub >> np.uint64(shift - 16)) & _DIGIT
-            counts = np.bincount(digits.astype(np.intp), minlength=1 << 16)
-            nz = np.flatnonzero(counts)
-            res["hist"][(shift, prefix)] = (nz, counts[nz])
-        for shift, prefix in todo.get("gather", ()):
-            res["gather"][(shift, prefix)] = _matching(keys, shift, prefix)
-        out[column] = res
-    return out
-
-
-def _matching(keys, shift, prefix):
-    if shift == 64:
-        return keys
-    return keys[(keys >> np.uint64(shift)) == np.uint64(prefix)]
+    columns = {c: column_as_float(pdf[c], str(c)) for c in plan}
+    return _quantiles.local_pass(columns, plan)
 
 
 def _partition_sketches(pdf, columns, k, number=None):
@@ -146,79 +104,17 @@ def _partition_sketches(pdf, columns, k, number=None):
 
 
 def _run_pass(ddf, plan):
+    """One pass of the selection over every partition, merged on the client."""
     dask, _ = _require_dask()
     parts = ddf.to_delayed()
     fn = dask.delayed(_partition_pass, pure=True)
     results = dask.compute(*[fn(p, plan, i) for i, p in enumerate(parts)])
-    merged = {}
-    for column in plan:
-        hist, gather, n, n_inf = {}, {}, 0, 0
-        for res in results:
-            r = res[column]
-            n += r.get("n", 0)
-            n_inf += r.get("n_inf", 0)
-            for key, (nz, counts) in r["hist"].items():
-                dense = hist.setdefault(key, np.zeros(1 << 16, dtype=np.int64))
-                dense[nz] += counts
-            for key, sub in r["gather"].items():
-                gather.setdefault(key, []).append(sub)
-        merged[column] = {
-            "hist": hist,
-            "gather": {k: np.concatenate(v) for k, v in gather.items()},
-            "n": n,
-            "n_inf": n_inf,
-        }
-    return merged
+    return _quantiles.merge_passes(results, plan)
 
 
 # --------------------------------------------------------------------------
 # exact selection
 # --------------------------------------------------------------------------
-def _select_ranks(ddf, wanted, hists):
-    """Exact order statistics by radix descent over the partitions.
-
-    ``wanted`` maps a column to 0-based ranks; ``hists`` holds each column's
-    histogram of the top 16 bits (``{(64, 0): counts}``), from the first pass.
-    Returns ``{column: {rank: value}}``.
-    """
-    found = {c: {} for c in wanted}
-    # every wanted rank: [shift, prefix, rank inside the prefix's values]
-    state = {(c, r): [64, 0, r] for c, ranks in wanted.items() for r in ranks}
-    while state:
-        plan = {}
-        for (c, r), st in list(state.items()):
-            shift, prefix, within = st
-            hist = hists[c].get((shift, prefix))
-            if hist is None:  # this prefix's values were gathered
-                continue
-            cum = np.cumsum(hist)
-            digit = int(np.searchsorted(cum, within, side="right"))
-            within -= int(cum[digit - 1]) if digit else 0
-            size = int(hist[digit])
-            shift, prefix = shift - 16, (prefix << 16) | digit
-            if shift == 0:  # all 64 bits known: the key is the value
-                found[c][r] = _values(np.array([prefix], dtype=np.uint64))[0]
-                del state[(c, r)]
-                continue
-            state[(c, r)] = [shift, prefix, within]
-            todo = plan.setdefault(c, {"hist": [], "gather": []})
-            kind = "gather" if size <= GATHER_LIMIT else "hist"
-            if (shift, prefix) not in todo[kind]:
-                todo[kind].append((shift, prefix))
-        if not state:
-            break
-        results = _run_pass(ddf, plan)
-        for (c, r), (shift, prefix, within) in list(state.items()):
-            gathered = results[c]["gather"].get((shift, prefix))
-            if gathered is not None:
-                key = np.partition(gathered, within)[within]
-                found[c][r] = _values(np.array([key], dtype=np.uint64))[0]
-                del state[(c, r)]
-        for c, res in results.items():
-            hists[c].update(res["hist"])
-    return found
-
-
 def exact_percentiles(ddf, percentiles, *, method="linear"):
     """Exact percentiles of dask DataFrame columns, bit-identical to numpy.
 
@@ -251,51 +147,13 @@ def exact_percentiles(ddf, percentiles, *, method="linear"):
     >>> exact_percentiles(ddf, {"aov": [40, 75]})
     {'aov': array([39.6 , 74.25])}
     """
-    from ._select import _as_quantiles, _check_method, _lerp, _plan
-
-    _check_method(method, _methods())
     _require_dask()
-    if not percentiles:
-        return {}
-    # pass 1: counts, infinities and the histogram of the top 16 bits
-    first = _run_pass(ddf, {c: {"count": True, "hist": [(64, 0)]} for c in percentiles})
-    plans, wanted = {}, {}
-    for column, q in percentiles.items():
-        n, n_inf = first[column]["n"], first[column]["n_inf"]
-        if n_inf:
-            raise ValueError(
-                f"Column {column!r} contains {n_inf} infinite value(s); replace "
-                "them (or mark them missing with NaN) before thresholding."
-            )
-        if n == 0:
-            raise ValueError(f"Column {column!r}: no non-missing values")
-        _, quantiles = _as_quantiles(q)
-        previous, nxt, gamma = _plan(n, quantiles, method)
-        plans[column] = (n, previous, nxt, gamma)
-        idx = previous if nxt is None else np.concatenate((previous, nxt))
-        wanted[column] = sorted({int(i + n if i < 0 else i) for i in idx})
-    found = _select_ranks(ddf, wanted, {c: first[c]["hist"] for c in percentiles})
-    out = {}
-    for column, (n, previous, nxt, gamma) in plans.items():
-        table = found[column]
-
-        def at(index, table=table, n=n):
-            return np.array(
-                [table[int(i + n if i < 0 else i)] for i in np.atleast_1d(index)],
-                dtype=np.float64,
-            )
-
-        if nxt is None:
-            out[column] = at(previous)
-        else:
-            out[column] = np.asarray(_lerp(at(previous), at(nxt), gamma), np.float64)
-    return out
-
-
-def _methods():
-    from ._select import METHODS
-
-    return METHODS
+    return _quantiles.distributed_percentiles(
+        lambda plan: _run_pass(ddf, plan),
+        percentiles,
+        method=method,
+        gather_limit=GATHER_LIMIT,
+    )
 
 
 def sketch_percentiles(ddf, percentiles, *, k=1000):
@@ -344,10 +202,7 @@ def sketch_percentiles(ddf, percentiles, *, k=1000):
     for column in columns:
         n_inf = sum(p[column][1] for p in parts)
         if n_inf:
-            raise ValueError(
-                f"Column {column!r} contains {n_inf} infinite value(s); replace "
-                "them (or mark them missing with NaN) before thresholding."
-            )
+            raise infinite_values_error(column, n_inf)
         blobs = [p[column][0] for p in parts]
         while len(blobs) > 1:  # pairwise: a balanced merge tree
             blobs = [
@@ -416,42 +271,18 @@ def fit_thresholder(thresholder, ddf, *, algorithm="exact"):
     _require_dask()
     if algorithm not in ("exact", "sketch"):
         raise ValueError(f"algorithm must be 'exact' or 'sketch', got {algorithm!r}.")
-    if thresholder.groupby is not None:
-        raise ValueError("groupby is not supported on dask DataFrames.")
-    thresholder._validate_params()
     meta = _meta_frame(ddf)
-    # resolve names and percentiles exactly as fit would
-    probe = thresholder._validate_input(meta, reset=True)
-    labels = thresholder._column_labels(probe.shape[1])
-    spec = thresholder._column_spec(probe.shape[1])
-    todo = {}
-    for pos, q in spec:
-        override = thresholder._overrides_for(labels[pos], pos)
-        if override is None or isinstance(override, dict):
-            todo[meta.columns[pos]] = q
+    todo = thresholder.learning_plan(meta)
     if algorithm == "exact":
-        learned = (
-            exact_percentiles(ddf, todo, method=thresholder.method) if todo else {}
-        )
-        by_pos = {pos: learned.get(meta.columns[pos]) for pos, _ in spec}
-        return thresholder._set_learned_cuts(meta, by_pos, epsilon=0.0)
+        cuts = exact_percentiles(ddf, todo, method=thresholder.method)
+        return thresholder.fit_from_cuts(meta, cuts)
     if todo:
         _, sketches, _, _, n_rows = sketch_percentiles(
             ddf, todo, k=thresholder.sketch_k
         )
     else:
         sketches, n_rows = {}, int(ddf.shape[0].compute())
-    with thresholder._all_or_nothing_fit():
-        thresholder._validate_input(meta, reset=True)
-        thresholder._begin_fit(meta)
-        thresholder.sketches_ = {
-            labels[pos]: sketches[meta.columns[pos]]
-            for pos, _ in spec
-            if meta.columns[pos] in sketches
-        }
-        thresholder.n_samples_seen_ = int(n_rows)
-        thresholder._cuts_from_sketches()
-    return thresholder
+    return thresholder.fit_from_sketches(meta, sketches, int(n_rows))
 
 
 def transform(estimator, ddf, *, meta=None):

@@ -14,12 +14,12 @@ written as they are.
 """
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ._base import to_plain
 from ._csv import write_csv
 from ._pipeline import find_steps, segment_step
 from ._scorer import input_columns
@@ -45,20 +45,6 @@ ROW_SCORE_COLUMNS = ("segment_score", "segment_tier")
 # ---------------------------------------------------------------------------------
 # plain data
 # ---------------------------------------------------------------------------------
-def _plain_scalar(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp | pd.Timedelta):
-        return value.isoformat()
-    if isinstance(value, np.ndarray | list | tuple):
-        return [_plain_scalar(v) for v in value]
-    return value
-
-
 def to_records(frame, *, index=None):
     """JSON-ready records of a DataFrame: plain Python scalars, ``NaN`` -> ``None``.
 
@@ -84,7 +70,7 @@ def to_records(frame, *, index=None):
         frame = frame.rename_axis(index).reset_index()
     columns = [str(c) for c in frame.columns]
     return [
-        {c: _plain_scalar(v) for c, v in zip(columns, row)}
+        {c: to_plain(v) for c, v in zip(columns, row)}
         for row in frame.itertuples(index=False, name=None)
     ]
 

@@ -77,6 +77,7 @@ def _estimators():
             cut_values={1: (0.25,)},
         ),
         PercentileThresholder(percentiles=(10, 50, 90), method="averaged_inverted_cdf"),
+        PercentileThresholder(percentiles=(20, 80), method="hazen"),
         PercentileThresholder(
             percentiles={0: (50,)}, method="inverted_cdf", select_by_name=True
         ),
@@ -88,6 +89,9 @@ def _estimators():
         ),
         HierarchicalSegmenter(RULES, output="names"),
         HierarchicalSegmenter(RULES, select_by_name=True),
+        # text tests need text columns, which the checks never feed (a text test
+        # of a numeric column is an error at fit): the text parameter on numbers
+        HierarchicalSegmenter(RULES, unknown_category="error"),
         # ClusterSegmenter
         ClusterSegmenter(),
         ClusterSegmenter(AgglomerativeClustering(3)),
@@ -130,10 +134,6 @@ PREDICT_NAMES = (
 NAMES_OUTPUT = (
     "output='names' (tier_output='names') makes transform return strings; the "
     "check compares outputs numerically. The default numeric codes pass it"
-)
-WEIGHTS_NEED_INVERTED_CDF = (
-    "sample_weight has no definition for interpolating percentile methods; "
-    "method='inverted_cdf' (tested in another configuration) supports it"
 )
 BY_NAME = (
     "select_by_name=True accepts reordered and extra columns on purpose: columns "
@@ -192,19 +192,6 @@ def _is_segment_step(estimator):
 def _expected_failed_checks(estimator):
     """Failures expected from ``parametrize_with_checks``, with their reasons."""
     failed = {}
-    if isinstance(estimator, PercentileThresholder) and estimator.method not in (
-        "inverted_cdf",
-        "averaged_inverted_cdf",
-    ):
-        for check in (
-            "check_sample_weights_pandas_series",
-            "check_sample_weights_not_an_array",
-            "check_sample_weights_list",
-            "check_sample_weights_shape",
-            "check_sample_weights_not_overwritten",
-            "check_sample_weight_equivalence_on_dense_data",
-        ):
-            failed[check] = WEIGHTS_NEED_INVERTED_CDF
     if isinstance(estimator, PercentileThresholder):
         failed["check_fit_score_takes_y"] = PARTIAL_FIT_AFTER_FIT
     if _is_segment_step(estimator):

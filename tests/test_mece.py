@@ -379,3 +379,66 @@ def test_masks_property_matches_brute_force(rows):
     assert report.n_overlapping_rows == int((per_row > 1).sum())
     assert report.n_uncovered == int((per_row == 0).sum())
     assert report.is_mece == bool((per_row == 1).all())
+
+
+_TEXT_TESTS = st.tuples(
+    st.just("country"),
+    st.sampled_from(["==", "!=", "in", "not in"]),
+    st.lists(st.sampled_from(["US", "FR", "XX"]), min_size=1, max_size=2),
+)
+_NUMBER_TESTS = st.tuples(
+    st.just("days"), st.sampled_from(["<", ">="]), st.integers(0, 4).map(lambda v: [v])
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(
+    countries=st.lists(st.sampled_from(["US", "FR", "DE"]), min_size=1, max_size=40),
+    rules=st.lists(
+        st.lists(_TEXT_TESTS | _NUMBER_TESTS, min_size=1, max_size=2), max_size=4
+    ),
+    dtype=st.sampled_from([object, "category", "string"]),
+)
+def test_text_rules_give_a_mece_partition(countries, rules, dtype):
+    # a segmenter with text tests labels every row once; the first-match masks
+    # of its rules, built with pandas alone, are the same partition
+    from sklearn_mece import HierarchicalSegmenter
+
+    n = len(countries)
+    X = pd.DataFrame(
+        {"country": pd.Series(countries, dtype=object).astype(dtype)},
+    ).assign(days=np.arange(n) % 5)
+    decl = []
+    for i, tests in enumerate(rules):
+        when = []
+        for column, op, values in tests:
+            value = values if op in ("in", "not in") else values[0]
+            when.append([column, op, value])
+        decl.append({"name": f"s{i}", "when": when})
+    labels = HierarchicalSegmenter(decl, output="names").fit(X).predict(X)
+    expected = [f"s{i}" for i in range(len(rules))] + ["Other"]
+    report = check_mece(labels, expected_labels=expected)
+    assert report.is_mece and report.n_rows == n
+
+    country = X["country"].astype(object)
+    free = np.ones(n, dtype=bool)
+    masks = {}
+    for i, tests in enumerate(rules):
+        hit = free.copy()
+        for column, op, values in tests:
+            col = country if column == "country" else X["days"]
+            held = {
+                "==": col == values[0],
+                "!=": col != values[0],
+                "in": col.isin(values),
+                "not in": ~col.isin(values),
+                "<": col < values[0],
+                ">=": col >= values[0],
+            }[op]
+            hit &= np.asarray(held)
+        masks[f"s{i}"] = hit
+        free &= ~hit
+    masks["Other"] = free
+    assert check_mece(masks=masks).is_mece
+    for name, mask in masks.items():
+        assert np.array_equal(labels == name, mask), name

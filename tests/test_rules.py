@@ -112,11 +112,13 @@ def test_unknown_level_and_undeclared_level_names():
     )
     with pytest.raises(ValueError, match=r"Segment 'A'.*unknown level 'medium'"):
         compile_rules(rules, lambda c: 0)
+    # a level name on an undeclared feature reads as a text test: the fit
+    # then refuses it on a numeric column, saying to declare the levels
     rules = RuleSet.from_dict(
         {"segments": [{"name": "A", "when": [["eng", "==", "high"]]}]}
     )
-    with pytest.raises(ValueError, match="no levels are declared for 'eng'"):
-        compile_rules(rules, lambda c: 0)
+    variables, _ = compile_rules(rules, lambda c: 0)
+    assert [v.kind for v in variables] == ["text"]
 
 
 def test_level_comparisons_compile_to_code_sets():
@@ -131,19 +133,21 @@ def test_level_comparisons_compile_to_code_sets():
         }
     )
     variables, conds = compile_rules(rules, lambda c: 0)
-    assert len(variables) == 1 and variables[0]["column"] == "e_level"
-    assert [c[0][1] for c in conds] == [[1, 2], [0, 1], [0]]
+    assert len(variables) == 1 and variables[0].column == "e_level"
+    # slot = code + 1 (slot 0: missing)
+    assert [c[0][1] for c in conds] == [[2, 3], [1, 2], [1]]
 
 
 def test_table_and_row_evaluation_agree():
     rules = CART_ABANDONER_RULES
     variables, conds = compile_rules(rules, lambda c: 0)
     table = build_table(variables, conds)
-    domains = [v["n_levels"] + 1 if v["kind"] == "level" else 3 for v in variables]
+    domains = [v.n_levels + 1 if v.kind == "level" else 3 for v in variables]
+    assert domains == [v.domain for v in variables]
     assert table.size == np.prod(domains) < MAX_TABLE_SIZE
     slots = np.indices(domains).reshape(len(domains), -1).T
     direct = first_match(slots, conds)
-    missing = (slots == np.array(domains) - 1).any(axis=1)
+    missing = (slots == 0).any(axis=1)
     assert np.array_equal(table[~missing], direct[~missing])
     assert (table[missing] == -1).all()
 
@@ -155,3 +159,23 @@ def test_describe_shows_cut_values():
     assert "100 <= avg_order_value < 250" in text
     assert "avg_order_value >= 250" in text
     assert "ELSE" in text
+
+
+@pytest.mark.parametrize("n_rows", [10, 70_000])
+def test_an_unknown_operator_is_a_value_error_at_every_size(n_rows):
+    # one operator table: the rule model, the reference evaluation and the
+    # kernels all refuse a name it does not hold (0.1.0: set membership
+    # below 65,536 rows, KeyError above)
+    import pandas as pd
+
+    from sklearn_mece import HierarchicalSegmenter
+
+    with pytest.raises(ValueError, match="unknown operator '~'"):
+        Condition("days", "~", 3)
+    X = pd.DataFrame({"days": np.arange(n_rows, dtype=float) % 90})
+    seg = HierarchicalSegmenter([{"name": "R", "when": [["days", "<=", 30]]}]).fit(X)
+    seg.variables_[0]["op"] = "~"  # state fit cannot make (rebuilt at load)
+    with pytest.raises(ValueError, match="unknown operator '~'"):
+        seg.transform(X)
+    with pytest.raises(ValueError, match="unknown operator '~'"):
+        seg._rule_index_reference(X)

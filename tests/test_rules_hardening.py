@@ -28,12 +28,13 @@ from sklearn_mece import (
     _rules,
     load_rules,
 )
+from sklearn_mece._operators import OPERATORS
 from sklearn_mece._rules import (
     MAX_RULES_FILE_BYTES,
     MAX_TABLE_SIZE,
+    CompiledVariable,
     build_table,
     compile_rules,
-    domain_size,
     first_match,
     table_size,
 )
@@ -145,7 +146,7 @@ def test_file_size_is_capped(tmp_path):
 
 def test_limit_is_a_documented_constant():
     assert MAX_RULES_FILE_BYTES == 1 << 20
-    assert "MAX_RULES_FILE_BYTES" in _rules.__all__
+    assert _rules.MAX_RULES_FILE_BYTES is MAX_RULES_FILE_BYTES
     assert "1 MiB" in load_rules.__doc__
 
 
@@ -252,7 +253,7 @@ def test_cli_reports_a_bad_rules_file_in_one_line(tmp_path, capsys):
                 "segments[1]",
                 "Segment 'B'",
                 "when[0]",
-                "level name (a string) or a number",
+                "must be a string (a level name or a text) or a number",
             ],
         ),
         (
@@ -277,7 +278,11 @@ def test_cli_reports_a_bad_rules_file_in_one_line(tmp_path, capsys):
         (
             {"segments": [{"name": "A", "when": {"x": {"op": "<"}}}]},
             TypeError,
-            ["segments[0]", "when['x']", "level name (a string) or a number"],
+            [
+                "segments[0]",
+                "when['x']",
+                "must be a string (a level name or a text) or a number",
+            ],
         ),
         (
             {"levels": {"aov": {"percentiles": [10**400]}}},
@@ -431,7 +436,7 @@ SCALARS = (
     | st.sampled_from([10**400, -(10**400), 2**63, 0, 1, 2, 40, 75])
     | st.floats()
     | TEXT
-    | st.sampled_from([*_rules.ALL_OPS, "low", "medium", "high", *KEYS])
+    | st.sampled_from([*OPERATORS, "low", "medium", "high", *KEYS])
 )
 JSON = st.recursive(
     SCALARS,
@@ -571,8 +576,10 @@ NAMES = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=
 FEATURES = ("aov", "eng", "prof")
 RAW = ("days", "x", 3)
 NUMBERS = st.integers(-(10**6), 10**6) | st.floats(-1e9, 1e9, allow_nan=False)
-COMPARE_OPS = st.sampled_from(list(_rules._OPS))
-SET_OPS = st.sampled_from(list(_rules._SET_OPS))
+COMPARE_OPS = st.sampled_from([n for n, op in OPERATORS.items() if not op.takes_list])
+SET_OPS = st.sampled_from([n for n, op in OPERATORS.items() if op.takes_list])
+TEXT_OPS = st.sampled_from(["==", "!="])
+TEXTS = ("country", "channel")
 
 
 @st.composite
@@ -605,12 +612,17 @@ def _level_names(decl):
 
 @st.composite
 def conditions(draw, levels):
-    kinds = ["raw"] + (["level", "code"] if levels else [])
+    kinds = ["raw", "text"] + (["level", "code"] if levels else [])
     kind = draw(st.sampled_from(kinds))
     as_set = draw(st.booleans())
     if kind == "raw":
         column = draw(st.sampled_from(RAW))
         pool = NUMBERS
+    elif kind == "text":  # a text test: text has no order
+        column = draw(st.sampled_from(TEXTS))
+        if as_set:
+            return [column, draw(SET_OPS), draw(st.lists(TEXT, max_size=3))]
+        return [column, draw(TEXT_OPS), draw(TEXT)]
     else:
         feature = draw(st.sampled_from(sorted(levels)))
         names = _level_names(levels[feature])
@@ -718,7 +730,11 @@ def test_one_swapped_position_gives_a_clear_error_or_valid_rules(data, draw):
 # 3. Rule sets too big for a lookup table
 # ---------------------------------------------------------------------------------
 def _comparisons(n):
-    return [{"kind": "compare"}] * n
+    return [CompiledVariable("compare", "x", 0, op="<", operands=(1,))] * n
+
+
+def _levels(n_levels, n):
+    return [CompiledVariable("level", "x_level", 0, n_levels=n_levels)] * n
 
 
 @pytest.mark.parametrize(
@@ -728,9 +744,9 @@ def _comparisons(n):
         _comparisons(646),
         _comparisons(647),
         _comparisons(100_000),
-        [{"kind": "level", "n_levels": 2}] * 700,
-        [{"kind": "level", "n_levels": 10**6}] * 2,
-        _comparisons(5) + [{"kind": "level", "n_levels": 126}] * 300,
+        _levels(2, 700),
+        _levels(10**6, 2),
+        _comparisons(5) + _levels(126, 300),
     ],
     ids=["13", "646", "647", "100000", "700 levels", "2 huge levels", "mixed"],
 )
@@ -741,7 +757,7 @@ def test_too_big_a_table_is_not_built(variables):
 
 
 def test_table_size_is_the_product_of_domains():
-    variables = _comparisons(3) + [{"kind": "level", "n_levels": 4}]
+    variables = _comparisons(3) + _levels(4, 1)
     assert table_size(variables) == 3**3 * 5
     assert table_size(_comparisons(12)) == 3**12 <= MAX_TABLE_SIZE
     assert table_size(_comparisons(13)) > MAX_TABLE_SIZE
@@ -774,11 +790,11 @@ def test_level_feature_with_many_levels_compiles_exactly():
     )
     variables, conds = compile_rules(rules, lambda column: 0)
     table = build_table(variables, conds)
-    assert table.size == domain_size(variables[0]) == 40_001
-    assert (table[:39_998] == 1).all() and (table[39_998:40_000] == 0).all()
-    assert table[40_000] == -1  # missing
-    slots = np.arange(40_000)[:, None]
-    assert np.array_equal(table[:40_000], first_match(slots, conds))
+    assert table.size == variables[0].domain == 40_001
+    assert table[0] == -1  # slot 0: missing
+    assert (table[1:39_999] == 1).all() and (table[39_999:] == 0).all()
+    slots = np.arange(1, 40_001)[:, None]
+    assert np.array_equal(table[1:], first_match(slots, conds))
 
 
 # ---------------------------------------------------------------------------------

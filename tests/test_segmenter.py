@@ -246,8 +246,22 @@ level_condition = st.tuples(
     st.sampled_from(["in", "not in"]),
     st.lists(st.sampled_from(_NAMES), min_size=1, max_size=2),
 )
-rule_lists = st.lists(st.lists(raw_condition | level_condition, max_size=3), max_size=6)
+# text tests of column "t": listed values the data holds ("u", "v"), one it
+# never holds ("z"); the data also holds "w", which no rule lists
+_TEXTS = ["u", "v", "z"]
+text_condition = st.tuples(
+    st.just("t"), st.sampled_from(["==", "!="]), st.sampled_from(_TEXTS)
+) | st.tuples(
+    st.just("t"),
+    st.sampled_from(["in", "not in"]),
+    st.lists(st.sampled_from(_TEXTS), min_size=1, max_size=3),
+)
+rule_lists = st.lists(
+    st.lists(raw_condition | level_condition | text_condition, max_size=3),
+    max_size=6,
+)
 cell = st.integers(-3, 5) | st.just(None)
+text_cell = st.sampled_from(["u", "v", "w"]) | st.just(None)
 
 
 def _holds(row, column, op, value):
@@ -262,6 +276,10 @@ def _holds(row, column, op, value):
     return _OPS[op](row[column], value)
 
 
+def _missing(value):
+    return value is None or value is pd.NA or value != value  # NaN
+
+
 @settings(
     max_examples=80,
     deadline=None,
@@ -270,19 +288,25 @@ def _holds(row, column, op, value):
 )
 @given(
     data=st.lists(
-        st.tuples(st.integers(0, 2), cell, cell, cell), min_size=1, max_size=60
+        st.tuples(st.integers(0, 2), cell, cell, cell, text_cell),
+        min_size=1,
+        max_size=60,
     ),
     rules=rule_lists,
     min_size=st.integers(0, 10),
     small_table=st.booleans(),
+    text_dtype=st.sampled_from(["object", "category", "string"]),
 )
 def test_every_row_in_exactly_one_segment(
-    monkeypatch, data, rules, min_size, small_table
+    monkeypatch, data, rules, min_size, small_table, text_dtype
 ):
     if small_table:  # force the row-wise path instead of the lookup table
         monkeypatch.setattr(rules_module, "MAX_TABLE_SIZE", 1)
-    X = pd.DataFrame(data, columns=["f_level", "a", "b", "c"], dtype=float)
+    X = pd.DataFrame(
+        [row[:4] for row in data], columns=["f_level", "a", "b", "c"], dtype=float
+    )
     X["f_level"] = X["f_level"].astype(np.int8)
+    X["t"] = pd.Series([row[4] for row in data], dtype=object).astype(text_dtype)
     decl = {
         "levels": {"f": _NAMES},
         "segments": [
@@ -295,6 +319,8 @@ def test_every_row_in_exactly_one_segment(
         seg = HierarchicalSegmenter(decl, min_size=min_size, nan_segment="NA")
         seg.set_output(transform="pandas").fit(X)
     codes = seg.transform(X)["segment"].to_numpy().astype(int)
+    # the kernels and the reference evaluation agree
+    assert np.array_equal(seg._rule_index(X), seg._rule_index_reference(X))
     # exactly one valid segment per row, sizes sum to the row count
     assert ((codes >= 0) & (codes < len(seg.segment_names_))).all()
     assert seg.segment_sizes_.sum() == len(X)
@@ -306,7 +332,7 @@ def test_every_row_in_exactly_one_segment(
     tested = {c for conds in rules for c, _, _ in conds if c != "f"}
     names = np.asarray(seg.segment_names_)[codes]
     for (_, row), name in zip(X.iterrows(), names):
-        if any(np.isnan(row[c]) for c in tested):
+        if any(_missing(row[c]) for c in tested):
             assert name == "NA"
             continue
         first = next(
@@ -404,7 +430,9 @@ def test_split_codes_beyond_int8_and_infinite_split_values():
     )
     # infinite values in the split column: refused, naming the column
     X.loc[:5, "v"] = -np.inf
-    with pytest.raises(ValueError, match="split_column 'v' has .* infinite"):
+    with pytest.raises(
+        ValueError, match="Column 'v' contains 1 infinite value\\(s\\) in segment"
+    ):
         HierarchicalSegmenter(
             rules, max_size=20, max_size_policy="split", split_column="v"
         ).fit(X)

@@ -148,9 +148,14 @@ def test_sample_weight_equals_repeated_rows():
     assert np.array_equal(t_w.cuts_["x0"], t_r.cuts_["x0"])
 
 
-def test_sample_weight_needs_inverted_cdf_family():
-    with pytest.raises(ValueError, match="inverted_cdf"):
-        PercentileThresholder().fit(np.ones((4, 1)), sample_weight=np.ones(4))
+def test_sample_weight_with_the_default_linear_method():
+    # frequency weights: an integer weight repeats the row, zero drops it
+    x = np.array([4.0, 1.0, 3.0, 2.0, 9.0])
+    w = np.array([2, 1, 0, 3, 1])
+    t = PercentileThresholder((10, 50, 90)).fit(x[:, None], sample_weight=w)
+    assert np.array_equal(t.cuts_["x0"], np.percentile(np.repeat(x, w), (10, 50, 90)))
+    with pytest.raises(ValueError, match="non-zero"):
+        PercentileThresholder().fit(x[:, None], sample_weight=np.zeros(5))
 
 
 def test_groupby_cuts_per_group_and_unseen_policy():
