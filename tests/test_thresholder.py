@@ -154,7 +154,7 @@ def test_sample_weight_with_the_default_linear_method():
     w = np.array([2, 1, 0, 3, 1])
     t = PercentileThresholder((10, 50, 90)).fit(x[:, None], sample_weight=w)
     assert np.array_equal(t.cuts_["x0"], np.percentile(np.repeat(x, w), (10, 50, 90)))
-    with pytest.raises(ValueError, match="non-zero"):
+    with pytest.raises(ValueError, match="zero"):
         PercentileThresholder().fit(x[:, None], sample_weight=np.zeros(5))
 
 
