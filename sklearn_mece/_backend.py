@@ -54,15 +54,14 @@ order of precedence:
 2. the environment variable ``SKLEARN_MECE_NUM_THREADS`` (a positive
    integer), read at every call;
 3. the CPUs available to the process, at most :data:`DEFAULT_MAX_THREADS`
-   (8: the kernels are bound by memory bandwidth beyond that).
+   (8: the kernels are bound by memory bandwidth beyond that), and at most
+   the threads OpenMP would use now, as scikit-learn reads them: so
+   ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits(n,
+   user_api="openmp")`` (or a global ``threadpool_limits(n)``) limit this
+   pool too when nothing above is set.
 
 Whatever is asked, it never exceeds the CPUs available to the process
 (``os.sched_getaffinity`` where it exists, ``os.cpu_count()`` otherwise).
-Limits set through ``threadpoolctl.threadpool_limits`` apply to native
-libraries (BLAS, OpenMP); this pool is a pool of Python threads that
-threadpoolctl neither sees nor limits (reading its limits means scanning the
-loaded libraries, milliseconds per call), so use the controls above
-alongside it.
 
 Examples
 --------
@@ -80,6 +79,8 @@ import threading
 import warnings
 
 import numpy as np
+
+from ._compat import openmp_threads
 
 #: Set to ``False`` to never use numba (same as ``SKLEARN_MECE_NO_NUMBA=1``).
 USE_NUMBA = True
@@ -217,8 +218,9 @@ def get_num_threads():
     -------
     int
         :func:`set_num_threads`'s value, else ``SKLEARN_MECE_NUM_THREADS``,
-        else ``min(available CPUs, DEFAULT_MAX_THREADS)``; never more than
-        the CPUs available to the process.
+        else ``min(DEFAULT_MAX_THREADS, OpenMP's threads)`` (which honours
+        ``OMP_NUM_THREADS`` and threadpoolctl limits); never more than the
+        CPUs available to the process.
 
     Examples
     --------
@@ -236,7 +238,7 @@ def get_num_threads():
                     f"{ENV_NUM_THREADS} must be a positive integer, got {env!r}."
                 ) from None
         else:
-            n = DEFAULT_MAX_THREADS
+            n = max(1, min(DEFAULT_MAX_THREADS, openmp_threads()))
     return min(n, available_cpus())
 
 

@@ -51,3 +51,12 @@ def categorical_codes(values):
     public ``codes`` property makes (a read-only view)."""
     codes = getattr(values, "_codes", None)
     return values.codes if codes is None else codes
+
+
+def openmp_threads():
+    """Threads OpenMP would use now, as scikit-learn reads it: honours
+    ``OMP_NUM_THREADS`` and limits set with ``threadpoolctl.threadpool_limits``
+    (about 1 microsecond per call)."""
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    return _openmp_effective_n_threads()

@@ -139,6 +139,7 @@ def test_import_does_not_import_numba_and_small_fits_never_do():
 # threads
 # ---------------------------------------------------------------------------
 def test_thread_count_controls(monkeypatch):
+    monkeypatch.setattr(_backend, "openmp_threads", lambda: 64)  # no OpenMP limit
     monkeypatch.setattr(_backend, "available_cpus", lambda: 4)
     monkeypatch.delenv(_backend.ENV_NUM_THREADS, raising=False)
     assert _backend.get_num_threads() == 4  # default: CPUs, at most 8
@@ -265,3 +266,18 @@ def test_no_writable_cache_location_compiles_in_memory(monkeypatch):
 
     assert double(21) == 42
     assert type(double._cache).__name__ == "NullCache"
+
+
+def test_default_thread_count_honours_threadpoolctl_limits(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.delenv(_backend.ENV_NUM_THREADS, raising=False)
+    monkeypatch.setattr(_backend, "available_cpus", lambda: 4)
+    _backend.set_num_threads(None)
+    with threadpoolctl.threadpool_limits(1):
+        assert _backend.get_num_threads() == 1  # the limit reaches our pool
+        with _backend.thread_limit(3):  # an explicit setting wins
+            assert _backend.get_num_threads() == 3
+    monkeypatch.setattr(_backend, "openmp_threads", lambda: 2)
+    assert _backend.get_num_threads() == 2
+    monkeypatch.setattr(_backend, "openmp_threads", lambda: 64)
+    assert _backend.get_num_threads() == 4  # never beyond the CPUs available
