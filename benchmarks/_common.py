@@ -97,3 +97,29 @@ def machine():
     except OSError:
         pass
     return ", ".join(parts)
+
+
+def run_fresh(code, args, *, engine, pythonpath, cwd):
+    """Run ``code`` in a fresh interpreter and return the JSON of its last line.
+
+    ``engine="numpy"`` sets ``SKLEARN_MECE_NO_NUMBA=1`` (any inherited value is
+    dropped otherwise); ``pythonpath`` (a list) comes first on the path.
+    """
+    import json
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "SKLEARN_MECE_NO_NUMBA"}
+    if engine == "numpy":
+        env["SKLEARN_MECE_NO_NUMBA"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in pythonpath if p)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])

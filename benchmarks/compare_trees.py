@@ -18,11 +18,10 @@ shows the median over rounds and checks that the results have the same bits.
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
+
+from _common import run_fresh
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -75,21 +74,9 @@ print(json.dumps(res))
 
 
 def _run(tree, engine, rows, repeat):
-    env = {k: v for k, v in os.environ.items() if k != "SKLEARN_MECE_NO_NUMBA"}
-    if engine == "numpy":
-        env["SKLEARN_MECE_NO_NUMBA"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([tree, HERE])
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(rows), str(repeat)],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=HERE,
-        check=False,
+    return run_fresh(
+        CHILD, [rows, repeat], engine=engine, pythonpath=[tree, HERE], cwd=HERE
     )
-    if out.returncode:
-        raise RuntimeError(out.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):

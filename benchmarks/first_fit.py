@@ -19,11 +19,11 @@ demo's 40,000 rows).
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
+
+from _common import run_fresh
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -53,23 +53,13 @@ print(json.dumps({
 
 
 def _run(checkout, engine, customers):
-    env = {k: v for k, v in os.environ.items() if k != "SKLEARN_MECE_NO_NUMBA"}
-    if engine == "numpy":
-        env["SKLEARN_MECE_NO_NUMBA"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (checkout, os.environ.get("PYTHONPATH")) if p
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(customers)],
-        env=env,
-        capture_output=True,
-        text=True,
+    return run_fresh(
+        CHILD,
+        [customers],
+        engine=engine,
+        pythonpath=[checkout, os.environ.get("PYTHONPATH")],
         cwd=HERE,
-        check=False,
     )
-    if out.returncode:
-        raise RuntimeError(out.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):

@@ -91,6 +91,14 @@ def _ruleset(seg):
     return RuleSet.from_dict(rules)
 
 
+def _rules_context(pipeline):
+    """``(segment step, RuleSet or None, cuts, level suffix)`` of a pipeline:
+    what describing its rules needs (the exports and the HTML report)."""
+    seg = segment_step(pipeline)
+    rules = _ruleset(seg)
+    return seg, rules, _cuts(pipeline), getattr(seg, "level_suffix", "_level")
+
+
 def _declared_name(seg, name):
     """The declared segment an output segment comes from (splits -> parent)."""
     for split in getattr(seg, "splits_", ()):
@@ -127,12 +135,9 @@ def rule_text(pipeline, name):
     >>> rule_text(pipe, "Other_Bucket")
     'ELSE (every row not matched above)'
     """
-    seg = segment_step(pipeline)
-    rules = _ruleset(seg)
+    seg, rules, cuts, suffix = _rules_context(pipeline)
     if rules is None:
         return ""
-    cuts = _cuts(pipeline)
-    suffix = getattr(seg, "level_suffix", "_level")
     declared, split, part = _declared_name(seg, name)
     by_name = {s.name: s for s in rules.all_segments}
     if declared == getattr(seg, "nan_segment", None):

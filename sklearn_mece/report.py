@@ -32,7 +32,7 @@ import pandas as pd
 from ._lift import _LIFT_FIELDS
 from ._pipeline import find_steps, segment_step
 from ._scorer import dimension_names
-from .export import _cuts, _ruleset, segment_report
+from .export import _cuts, _rules_context, _ruleset, segment_report
 
 __all__ = [
     "SCORE_DIMENSIONS",
@@ -566,12 +566,9 @@ def _thresholds_html(pipeline):
 
 
 def _rules_html(pipeline, report):
-    seg = segment_step(pipeline)
-    rules = _ruleset(seg)
+    seg, rules, cuts, suffix = _rules_context(pipeline)
     if rules is None:
         return "<p class='muted'>This segmenter has no declared rules.</p>"
-    cuts = _cuts(pipeline)
-    suffix = getattr(seg, "level_suffix", "_level")
     merge_map = getattr(seg, "merge_map_", {})
     sizes = report["size"].to_dict() if "size" in report else {}
     parts = [

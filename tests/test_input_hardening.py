@@ -18,7 +18,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn_mece import (
     HierarchicalSegmenter,
     PercentileThresholder,
-    SegmentScorer,
     check_mece,
     make_cart_abandoner_pipeline,
 )
@@ -327,7 +326,6 @@ def test_failed_scorer_fit_leaves_it_unfitted(users):
     assert not [a for a in vars(scorer) if a.endswith("_") and not a.startswith("__")]
     with pytest.raises(NotFittedError):
         scorer.transform(out)
-    assert SegmentScorer is type(scorer)
 
 
 # -- dask ---------------------------------------------------------------------------
