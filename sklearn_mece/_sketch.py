@@ -33,6 +33,7 @@ so :func:`validate_sketch` checks them against the KLL serialization format
 deserializes through it.
 """
 
+import math
 import struct
 
 import numpy as np
@@ -84,6 +85,96 @@ def empty_sketch(k):
     """
     return bytes(_kll()(int(k)).serialize())
 
+
+
+# -- continuing from fit: a uniform sample of the rows fit saw ------------------------
+#: ``fit`` keeps at most ``SAMPLE_PER_K * k`` values of each thresholded column.
+SAMPLE_PER_K = 8
+# the sample is seeded: fitting twice on the same data keeps the same sample
+_SAMPLE_SEED = 0
+# rows fed to a sketch at once when the sample is expanded
+_EXPAND_BLOCK = 1 << 22
+
+
+def sample_rows(n_rows, k):
+    """Rows of the uniform sample that ``fit`` keeps, sorted; None for all rows.
+
+    ``fit`` computes exact cuts and keeps, for :meth:`partial_fit` to continue
+    from, the values of ``SAMPLE_PER_K * k`` rows drawn uniformly without
+    replacement (seeded, so refitting keeps the same rows); with fewer rows it
+    keeps them all.
+
+    Examples
+    --------
+    >>> sample_rows(100, 200) is None
+    True
+    >>> rows = sample_rows(100_000, 200)
+    >>> rows.size, bool((rows[1:] > rows[:-1]).all())
+    (1600, True)
+    """
+    size = SAMPLE_PER_K * int(k)
+    if n_rows <= size:
+        return None
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    return np.sort(rng.choice(n_rows, size=size, replace=False))
+
+
+def sample_values(values, rows):
+    """The non-missing values of ``rows`` (all rows when None), as a new array.
+
+    Examples
+    --------
+    >>> sample_values(np.array([3.0, np.nan, 1.0]), None)
+    array([3., 1.])
+    >>> sample_values(np.array([3.0, np.nan, 1.0]), np.array([1, 2]))
+    array([1.])
+    """
+    taken = values if rows is None else values[rows]
+    return np.array(taken[~np.isnan(taken)], dtype=np.float64)
+
+
+def sample_rank_error(sample_size, n_values):
+    """Normalized rank error of a uniform sample's quantiles (99 % confidence).
+
+    The Dvoretzky-Kiefer-Wolfowitz inequality: the empirical distribution of
+    ``m`` values drawn uniformly is within ``sqrt(ln(2 / 0.01) / (2 m))`` of the
+    distribution of all ``n_values`` everywhere, with probability 99 %
+    (``0`` when the sample holds every value).
+
+    Examples
+    --------
+    >>> round(sample_rank_error(8000, 10**7), 4)
+    0.0182
+    >>> sample_rank_error(30, 30)
+    0.0
+    """
+    if sample_size >= n_values:
+        return 0.0
+    return math.sqrt(math.log(2 / 0.01) / (2 * sample_size))
+
+
+def sketch_of_sample(sample, n_values, k):
+    """A serialized sketch of ``n_values`` values, each sampled value standing for
+    ``n_values / sample.size`` of them (counts differ by at most one).
+
+    Expanding the sample costs about as much as feeding ``n_values`` values to
+    a sketch; it runs once, when ``partial_fit`` first continues after ``fit``.
+
+    Examples
+    --------
+    >>> s = sketch_of_sample(np.array([1.0, 2.0]), 4, 200)
+    >>> sketch_quantiles(s, [0.5, 1.0])
+    (array([1., 2.]), 4, 0.0)
+    """
+    sample = np.asarray(sample, dtype=np.float64)
+    counts = np.full(sample.size, n_values // sample.size, dtype=np.intp)
+    counts[: n_values % sample.size] += 1
+    sketch = _load(empty_sketch(k))
+    per_block = max(1, _EXPAND_BLOCK // max(1, int(counts.max())))
+    for start in range(0, sample.size, per_block):
+        stop = start + per_block
+        sketch.update(np.repeat(sample[start:stop], counts[start:stop]))
+    return bytes(sketch.serialize())
 
 # -- the serialized KLL doubles sketch (datasketches-cpp kll_sketch.hpp) -------------
 #  byte 0 preamble ints (2: empty or single item, 5: otherwise), 1 serial version

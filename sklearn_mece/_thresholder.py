@@ -1,5 +1,6 @@
 """PercentileThresholder: percentile cut points learned at fit, level codes out."""
 
+import math
 import numbers
 import warnings
 
@@ -111,8 +112,9 @@ class PercentileThresholder(MECETransformerMixin):
         Parameter ``k`` of the KLL sketches used by :meth:`partial_fit` (8 to
         65535): larger is more accurate and larger in memory. The rank error
         of every cut is ``rank_error_`` (99 % confidence): about 1.33 % at
-        ``k=200``, 0.28 % at ``1000``, 0.14 % at ``2000``. Not used by
-        ``fit``, whose cuts are exact.
+        ``k=200``, 0.28 % at ``1000``, 0.14 % at ``2000``. ``fit``'s cuts
+        are exact; it keeps a uniform sample of ``8 * sketch_k`` values per
+        column, from which :meth:`partial_fit` continues.
 
     Attributes
     ----------
@@ -135,7 +137,18 @@ class PercentileThresholder(MECETransformerMixin):
         Serialized KLL sketch of each thresholded column (only after
         :meth:`partial_fit`; ``fit`` removes them).
     n_samples_seen_ : int
-        Rows seen by :meth:`partial_fit` (only after it).
+        Rows seen by ``fit`` and :meth:`partial_fit` (not after a weighted
+        ``fit``, nor after :meth:`fit_from_cuts`).
+    fit_sample_ : dict of str -> ndarray of float64
+        After an unweighted ``fit`` without ``groupby``: the non-missing
+        values of at most ``8 * sketch_k`` rows drawn uniformly (seeded), per
+        learned column; :meth:`partial_fit` continues from it.
+    fit_sample_rows_ : dict of str -> int
+        The number of non-missing values each sample stands for.
+    fit_sample_error_ : dict of str -> float
+        After :meth:`partial_fit` continued a ``fit``: the rank error the
+        sample adds, in values (its 99 % bound times the values it stands
+        for); ``rank_error_`` includes it.
     columns_ : list of str
         Names of the thresholded columns, in output order.
     column_positions_ : list of int
@@ -406,17 +419,23 @@ class PercentileThresholder(MECETransformerMixin):
             self.group_cuts_, self.group_collapsed_levels_ = {}, {}
             self.groupby_position_ = gpos
 
+        # unweighted, ungrouped: keep a sample for partial_fit to continue from
+        keep_sample = sample_weight is None and group_index is None
+        if keep_sample:
+            rows = _sketch.sample_rows(X.shape[0], self.sketch_k)
+            self.fit_sample_, self.fit_sample_rows_ = {}, {}
+            self.n_samples_seen_ = int(X.shape[0])
         for pos, q in spec:
             name = names[pos]
             override = self._overrides_for(name, pos)
             raw = None
-            if self._learns(override) and sample_weight is None and group_index is None:
+            n_nan = 0
+            if self._learns(override) and keep_sample:
                 # optimistic: the selection proves the column finite on the way
                 # (no separate NaN / infinity pass); otherwise the checks below
+                values = self._float_column(X, pos)
                 try:
-                    raw = self._compute(
-                        self._float_column(X, pos), q, None, name, override, finite=True
-                    )
+                    raw = self._compute(values, q, None, name, override, finite=True)
                 except NonFiniteValues:
                     raw = None
             if raw is None:
@@ -426,6 +445,9 @@ class PercentileThresholder(MECETransformerMixin):
                 )
             q_eff, cuts = self._apply_override(name, q, raw, override)
             self._store_column(name, pos, q_eff, cuts, 0.0)
+            if keep_sample and self._learns(override):
+                self.fit_sample_[name] = _sketch.sample_values(values, rows)
+                self.fit_sample_rows_[name] = int(X.shape[0] - n_nan)
             if group_index is not None:
                 self.group_cuts_[name] = self._learn_groups(
                     values, q, sample_weight, name, override, group_index, cuts
@@ -445,6 +467,9 @@ class PercentileThresholder(MECETransformerMixin):
         for attr in (
             "sketches_",
             "n_samples_seen_",
+            "fit_sample_",
+            "fit_sample_rows_",
+            "fit_sample_error_",
             "groups_",
             "group_cuts_",
             "group_collapsed_levels_",
@@ -758,6 +783,47 @@ class PercentileThresholder(MECETransformerMixin):
                 _sketch.validate_sketch(data)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"sketches_[{name!r}]: {exc}") from None
+        self._check_sample_state(columns)
+
+    def _check_sample_state(self, columns):
+        samples = self.__dict__.get("fit_sample_", {})
+        rows = self.__dict__.get("fit_sample_rows_", {})
+        errors = self.__dict__.get("fit_sample_error_", {})
+        for attr, value in (
+            ("fit_sample_", samples),
+            ("fit_sample_rows_", rows),
+            ("fit_sample_error_", errors),
+        ):
+            if not isinstance(value, dict) or not set(value) <= set(columns):
+                raise ValueError(f"{attr} must map thresholded columns to values")
+        if set(samples) != set(rows):
+            raise ValueError("fit_sample_ and fit_sample_rows_ disagree")
+        seen = self.__dict__.get("n_samples_seen_", 0)
+        if samples and (
+            not isinstance(seen, (int, np.integer)) or seen < max(rows.values())
+        ):
+            raise ValueError("n_samples_seen_ must count the rows fit_sample_ stands for")
+        largest = _sketch.SAMPLE_PER_K * 65535
+        for name, sample in samples.items():
+            n = rows[name]
+            if (
+                not isinstance(sample, np.ndarray)
+                or sample.dtype != np.float64
+                or sample.ndim != 1
+                or not 1 <= sample.size <= largest
+                or not np.isfinite(sample).all()
+            ):
+                raise ValueError(
+                    f"fit_sample_[{name!r}] is not 1 to {largest} finite float64 values"
+                )
+            if not isinstance(n, (int, np.integer)) or n < sample.size:
+                raise ValueError(
+                    f"fit_sample_rows_[{name!r}] must be a count of at least its "
+                    "sample's size"
+                )
+        for name, value in errors.items():
+            if not isinstance(value, (float, int)) or not 0 <= value < math.inf:
+                raise ValueError(f"fit_sample_error_[{name!r}] must be finite, >= 0")
 
     # -- partial_fit / sketches ---------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -793,11 +859,23 @@ class PercentileThresholder(MECETransformerMixin):
         Each call is all-or-nothing: a chunk that raises (text in a
         thresholded column, a missing column, ...) leaves the thresholder
         exactly as it was, so the call can be retried with a fixed chunk and
-        no row is counted twice. ``partial_fit`` after ``fit`` raises: exact
-        cuts have no sketch to continue; ``fit`` forgets the sketches and
-        learns exact cuts. ``groupby`` is not
-        supported with ``partial_fit``. Merge thresholders fitted on separate
-        parts of the data with :meth:`merge`.
+        no row is counted twice.
+
+        *After* ``fit``, ``partial_fit`` continues from what ``fit`` saw: each
+        column's sketch starts from ``fit_sample_``, every sampled value
+        standing for ``fit_sample_rows_ / len(sample)`` values (a one-time
+        cost of about feeding those values to a sketch), then takes the
+        chunk. When ``fit`` saw at most ``8 * sketch_k`` rows the sample is
+        all of them and nothing is lost: the result equals two calls of
+        ``partial_fit``. Otherwise the sample adds its own rank error, at
+        most ``sqrt(ln(200) / (2 m))`` for a sample of ``m`` values (99 %,
+        Dvoretzky-Kiefer-Wolfowitz; 1.8 % at the default ``sketch_k``),
+        weighted by the share of the values ``fit`` saw; ``rank_error_``
+        includes it. A thresholder fitted with ``sample_weight`` or by
+        :meth:`fit_from_cuts` keeps no sample: ``partial_fit`` then raises.
+        ``fit`` always starts afresh. ``groupby`` is not supported with
+        ``partial_fit``. Merge thresholders fitted on separate parts of the
+        data with :meth:`merge`.
 
         Examples
         --------
@@ -819,17 +897,20 @@ class PercentileThresholder(MECETransformerMixin):
             )
         if self.groupby is not None:
             raise ValueError("groupby is not supported with partial_fit; use fit.")
-        if hasattr(self, "cuts_") and not hasattr(self, "sketches_"):
+        continuing = hasattr(self, "fit_sample_") and not hasattr(self, "sketches_")
+        if hasattr(self, "cuts_") and not hasattr(self, "sketches_") and not continuing:
             raise ValueError(
-                "partial_fit cannot continue a thresholder fitted with fit: its "
-                "exact cuts have no sketch to update. Call fit again with all the "
-                "data, or call partial_fit on a new thresholder "
-                "(sklearn.base.clone(thresholder))."
+                "partial_fit cannot continue this thresholder: its cuts were "
+                "learned with sample_weight or by fit_from_cuts, which keep no "
+                "sample of the data. Call fit again with all the data, or call "
+                "partial_fit on a new thresholder (sklearn.base.clone(thresholder))."
             )
         with self._all_or_nothing_update():
             first = not hasattr(self, "sketches_")
-            X = self._validate_input(X, reset=first)
-            if first:
+            X = self._validate_input(X, reset=first and not continuing)
+            if continuing:
+                self._continue_from_sample()
+            elif first:
                 self._begin_fit(X)
                 self.sketches_ = {}
                 self.n_samples_seen_ = 0
@@ -851,6 +932,17 @@ class PercentileThresholder(MECETransformerMixin):
             self._cuts_from_sketches()
         return self
 
+    def _continue_from_sample(self):
+        """Turn the sample ``fit`` kept into the sketches partial_fit updates."""
+        sketches, errors = {}, {}
+        for name, sample in self.fit_sample_.items():
+            rows = self.fit_sample_rows_[name]
+            sketches[name] = _sketch.sketch_of_sample(sample, rows, self.sketch_k)
+            errors[name] = rows * _sketch.sample_rank_error(sample.size, rows)
+        for attr in ("fit_sample_", "fit_sample_rows_"):
+            del self.__dict__[attr]
+        self.sketches_, self.fit_sample_error_ = sketches, errors
+
     def _sketch_spec(self):
         names = self._column_labels(self.n_features_in_)
         return [
@@ -868,7 +960,9 @@ class PercentileThresholder(MECETransformerMixin):
             try:
                 if data is None:
                     raise ValueError("no non-missing values")
-                raw, _, epsilon = _sketch.sketch_quantiles(data, q / 100.0)
+                raw, n, epsilon = _sketch.sketch_quantiles(data, q / 100.0)
+                # the rank error a continued fit's sample adds, in values
+                epsilon += self.__dict__.get("fit_sample_error_", {}).get(name, 0.0) / n
             except ValueError as exc:
                 raise ValueError(
                     f"Column {name!r}: cannot learn cuts: {exc}."
@@ -939,8 +1033,13 @@ class PercentileThresholder(MECETransformerMixin):
                     )
                 except (TypeError, ValueError) as exc:
                     raise type(exc)(f"Column {name!r}: {exc}") from exc
+            errors = dict(self.__dict__.get("fit_sample_error_", {}))
+            for name, rows in other.__dict__.get("fit_sample_error_", {}).items():
+                errors[name] = errors.get(name, 0.0) + rows
             self.sketches_ = merged
             self.n_samples_seen_ += other.n_samples_seen_
+            if errors:
+                self.fit_sample_error_ = errors
             self._cuts_from_sketches()
         return self
 

@@ -165,12 +165,6 @@ SEED_NAMES = (
     "'avg_order_value', ...): a DataFrame without them is refused rather than read "
     "by position; configurations with integer positions pass"
 )
-PARTIAL_FIT_AFTER_FIT = (
-    "the check calls partial_fit after fit on one estimator; exact cuts learned by "
-    "fit have no sketch to continue, so partial_fit then raises instead of silently "
-    "discarding them. test_input_hardening checks that fit, partial_fit and "
-    "fit_transform each take y"
-)
 _STRING_OUTPUT_CHECKS = (
     "check_transformer_data_not_an_array",
     "check_transformer_general",
@@ -192,8 +186,6 @@ def _is_segment_step(estimator):
 def _expected_failed_checks(estimator):
     """Failures expected from ``parametrize_with_checks``, with their reasons."""
     failed = {}
-    if isinstance(estimator, PercentileThresholder):
-        failed["check_fit_score_takes_y"] = PARTIAL_FIT_AFTER_FIT
     if _is_segment_step(estimator):
         for check in (
             "check_methods_subset_invariance",

@@ -282,18 +282,20 @@ def test_a_rejected_chunk_is_never_counted():
         np.testing.assert_array_equal(t.cuts_[name], cuts)
 
 
-def test_partial_fit_after_fit_is_refused_and_keeps_the_exact_cuts():
+def test_partial_fit_after_fit_continues_and_never_discards_the_fit():
     t = PercentileThresholder((50,)).fit(_chunk(10))
-    with pytest.raises(ValueError, match="partial_fit cannot continue"):
-        t.partial_fit(_chunk(10, start=100.0))
-    np.testing.assert_array_equal(t.cuts_["a"], [4.5])  # 0.1.0: silently [104.]
-    assert clone(t).partial_fit(_chunk(10, start=100.0)).cuts_["a"] == [104.0]
+    np.testing.assert_array_equal(t.cuts_["a"], [4.5])
+    t.partial_fit(_chunk(10, start=100.0))
+    # 0.1.0 silently replaced the cuts by the chunk's ([104.]); now the 20
+    # rows of both calls count: the median of 0..9 and 100..109
+    assert t.n_samples_seen_ == 20
+    assert t.cuts_["a"] == [9.0]
 
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit", "fit_transform"])
 def test_every_fitting_method_takes_y(method):
     # what scikit-learn's check_fit_score_takes_y asserts, each on a fresh
-    # estimator (that check calls partial_fit after fit, which is refused)
+    # estimator
     X = np.random.default_rng(0).random((30, 3))
     t = PercentileThresholder((50,))
     getattr(t, method)(X, np.arange(30) % 3)

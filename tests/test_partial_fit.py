@@ -204,14 +204,113 @@ def test_fit_forgets_sketches_and_is_exact():
     t = PercentileThresholder(percentiles=(40,), sketch_k=K).partial_fit(x)
     assert hasattr(t, "sketches_")
     t.fit(x)
-    assert not hasattr(t, "sketches_") and not hasattr(t, "n_samples_seen_")
+    assert not hasattr(t, "sketches_") and not hasattr(t, "fit_sample_error_")
+    assert t.n_samples_seen_ == 5_000
     np.testing.assert_array_equal(t.cuts_["x0"], np.percentile(x, 40))
     np.testing.assert_array_equal(t.rank_error_["x0"], 0.0)
-    # partial_fit after fit would silently discard the exact cuts: refused
-    with pytest.raises(ValueError, match="partial_fit cannot continue"):
-        t.partial_fit(x)
-    np.testing.assert_array_equal(t.cuts_["x0"], np.percentile(x, 40))
-    assert clone(t).partial_fit(x).n_samples_seen_ == 5_000
+
+
+# -- partial_fit after fit: continues from the sample fit kept ----------------------
+def test_partial_fit_after_a_small_fit_equals_two_partial_fits():
+    # fit saw at most 8 * sketch_k rows: its sample is all of them (NaN left
+    # out), so continuing loses nothing. With fewer values than the sketch
+    # compacts, both ways are exact: numpy's inverted_cdf over all the rows
+    rng = np.random.default_rng(3)
+    first = np.where(rng.random((120, 2)) < 0.1, np.nan, rng.lognormal(size=(120, 2)))
+    second = rng.lognormal(size=(60, 2)) * 2
+    continued = PercentileThresholder(Q, sketch_k=K).fit(first)
+    np.testing.assert_array_equal(continued.rank_error_["x0"], 0.0)
+    continued.partial_fit(second)
+    streamed = PercentileThresholder(Q, sketch_k=K).partial_fit(first)
+    streamed.partial_fit(second)
+    assert continued.sketches_ == streamed.sketches_
+    assert continued.n_samples_seen_ == streamed.n_samples_seen_ == 180
+    seen = np.concatenate((first, second))
+    for j, name in enumerate(("x0", "x1")):
+        column = seen[:, j][~np.isnan(seen[:, j])]
+        expected = np.percentile(column, Q, method="inverted_cdf")
+        np.testing.assert_array_equal(continued.cuts_[name], expected)
+        np.testing.assert_array_equal(continued.rank_error_[name], 0.0)
+    assert not hasattr(continued, "fit_sample_")
+
+
+@pytest.mark.parametrize("order", ["sorted", "cohort_chunks", "with_nan", "heavy_ties"])
+def test_partial_fit_after_a_large_fit_keeps_the_guarantee(order):
+    # fit saw 120,000 rows and keeps 1,600 of them: rank_error_ adds the
+    # sample's bound (weighted by fit's share) to the sketch's, and every cut
+    # stays within it over all the rows seen
+    values = ORDERS[order]
+    fitted, later = values[:90_000, None], values[90_000:, None]
+    t = PercentileThresholder(Q, sketch_k=K).fit(fitted)
+    m = t.fit_sample_["x0"].size  # 1,600 rows, fewer values where NaN
+    assert m <= 8 * K
+    t.partial_fit(later[:15_000]).partial_fit(later[15_000:])
+    assert t.n_samples_seen_ == values.size
+    n_fit = int((~np.isnan(fitted)).sum())
+    sample_eps = np.sqrt(np.log(200) / (2 * m))
+    share = n_fit / int((~np.isnan(values)).sum())
+    assert t.fit_sample_error_["x0"] > 0
+    np.testing.assert_allclose(
+        t.rank_error_["x0"], rank_error(K) + sample_eps * share, rtol=0.02
+    )
+    _check_guarantee(t, values)
+
+
+def test_fit_keeps_the_same_sample_every_time():
+    x = np.random.default_rng(0).random((50_000, 1))
+    a = PercentileThresholder((50,), sketch_k=K).fit(x)
+    b = PercentileThresholder((50,), sketch_k=K).fit(x)
+    np.testing.assert_array_equal(a.fit_sample_["x0"], b.fit_sample_["x0"])
+    assert a.fit_sample_rows_ == {"x0": 50_000}
+    # a uniform sample: its own percentiles are close to the data's
+    assert abs(np.percentile(a.fit_sample_["x0"], 50) - 0.5) < 0.05
+
+
+def test_partial_fit_cannot_continue_what_keeps_no_sample():
+    x = np.random.default_rng(0).random((300, 1))
+    for t in (
+        PercentileThresholder((50,)).fit(x, sample_weight=np.ones(300)),
+        PercentileThresholder((50,)).fit_from_cuts(x[:2], {0: [0.5]}),
+    ):
+        before = t.cuts_["x0"].copy()
+        with pytest.raises(ValueError, match="keep no sample"):
+            t.partial_fit(x)
+        np.testing.assert_array_equal(t.cuts_["x0"], before)
+        assert not hasattr(t, "sketches_")
+
+
+def test_a_failed_continuation_leaves_the_fit_as_it_was():
+    X = pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100.0) * 2})
+    t = PercentileThresholder((50,), sketch_k=K).fit(X)
+    sample = t.fit_sample_["a"].copy()
+    with pytest.raises(ValueError, match="'b'"):
+        t.partial_fit(X.assign(b="text"))
+    assert not hasattr(t, "sketches_") and t.n_samples_seen_ == 100
+    np.testing.assert_array_equal(t.fit_sample_["a"], sample)
+    np.testing.assert_array_equal(t.cuts_["a"], [49.5])
+    t.partial_fit(X)  # the retry counts the chunk once
+    assert t.n_samples_seen_ == 200
+
+
+def test_continuation_survives_save_and_load_and_crafted_samples_are_refused():
+    x = np.random.default_rng(0).random((20_000, 1))
+    t = PercentileThresholder((40, 75), sketch_k=K).fit(x)
+    restored = _skops_roundtrip(t)
+    np.testing.assert_array_equal(restored.fit_sample_["x0"], t.fit_sample_["x0"])
+    restored.partial_fit(x[:1_000])
+    assert restored.n_samples_seen_ == 21_000
+    for attr, bad in (
+        ("fit_sample_", {"x0": np.array([np.inf])}),
+        ("fit_sample_", {"x0": np.zeros(8 * 65535 + 1)}),
+        ("fit_sample_", {"other": np.zeros(3)}),
+        ("fit_sample_rows_", {"x0": 3}),
+        ("n_samples_seen_", 10),
+    ):
+        crafted = clone(t)
+        crafted.__dict__.update(t.__dict__)
+        setattr(crafted, attr, bad)
+        with pytest.raises(ValueError, match="fit_sample|n_samples_seen_"):
+            crafted._check_fitted_state()
 
 
 def test_fixed_cut_values_and_unsupported_options():
