@@ -12,9 +12,16 @@ from ._compare import (  # noqa: E402
 )
 from ._lift import assign_holdout  # noqa: E402
 from ._mece import MECEReport, check_mece  # noqa: E402
+from ._rfm import RFM_RULES, make_rfm_pipeline  # noqa: E402
 from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: E402
 from ._scorer import SegmentScorer  # noqa: E402
-from ._segment_base import SegmentSizeWarning  # noqa: E402
+from ._segment_base import (  # noqa: E402
+    DomainWarning,
+    EmptyLevelWarning,
+    PopulationShiftWarning,
+    SegmentMergeWarning,
+    SegmentSizeWarning,
+)
 from ._segmenter import HierarchicalSegmenter  # noqa: E402
 from ._thresholder import CollapsedCutsWarning, PercentileThresholder  # noqa: E402
 from ._version import __version__  # noqa: E402
@@ -34,14 +41,19 @@ __all__ = [
     "CollapsedCutsWarning",
     "Comparison",
     "Condition",
+    "DomainWarning",
+    "EmptyLevelWarning",
     "HierarchicalSegmenter",
     "LevelSpec",
     "MECESegmentationEngine",
     "MECEReport",
     "Migration",
     "PercentileThresholder",
+    "PopulationShiftWarning",
+    "RFM_RULES",
     "RuleSet",
     "Segment",
+    "SegmentMergeWarning",
     "SegmentScorer",
     "SegmentSizeWarning",
     "Stability",
@@ -57,6 +69,7 @@ __all__ = [
     "load",
     "load_rules",
     "make_cart_abandoner_pipeline",
+    "make_rfm_pipeline",
     "segment_migration",
     "segment_stability",
     "thread_limit",

@@ -184,6 +184,56 @@ def to_plain(value):
     return value
 
 
+_LIBRARY_DIRS = None
+
+
+def _library_dirs():
+    """Folders whose frames are library code, not the user's (computed once)."""
+    global _LIBRARY_DIRS
+    if _LIBRARY_DIRS is None:
+        import os
+
+        import joblib
+        import sklearn
+
+        _LIBRARY_DIRS = tuple(
+            os.path.dirname(os.path.abspath(mod.__file__)) + os.sep
+            for mod in (sklearn, joblib, np, pd)
+        ) + (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
+    return _LIBRARY_DIRS
+
+
+def warn_user(message, category):
+    """Issue a warning attributed to the first caller outside the libraries.
+
+    A warning raised deep inside ``fit`` (called by a scikit-learn Pipeline,
+    by the CLI, or directly) points at the user's line: the frames of this
+    package, scikit-learn, joblib, numpy and pandas are skipped, whatever
+    their depth.
+
+    Parameters
+    ----------
+    message : str
+    category : type of Warning
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_user("look here", UserWarning)
+    >>> caught[0].filename.endswith("_base.py")
+    False
+    """
+    import sys
+
+    library = _library_dirs()
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(library):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)
+
+
 def infinite_values_error(name, n_inf, where=""):
     """The one error for infinite values in a column that is tested or cut.
 

@@ -149,6 +149,12 @@ class ClusterSegmenter(SegmentOutputMixin):
     random_state : int, RandomState instance or None, default=None
         If not None, sets the ``random_state`` of the clusterer and of the
         inductive estimator (when they have one) for reproducible segments.
+    shift_threshold : float or None, default=0.25
+        At ``transform`` and ``predict`` on at least 1,000 rows, the shares of
+        rows per segment are compared with those at fit by the population
+        stability index ``PSI = sum((a - e) * ln(a / e))`` (shares below
+        ``1e-4`` count as ``1e-4``); above this threshold a
+        :class:`PopulationShiftWarning` is issued. ``None``: no check.
 
     Attributes
     ----------
@@ -305,6 +311,7 @@ class ClusterSegmenter(SegmentOutputMixin):
         level_suffix="_level",
         select_by_name=False,
         random_state=None,
+        shift_threshold=0.25,
     ):
         self.estimator = estimator
         self.columns = columns
@@ -326,6 +333,7 @@ class ClusterSegmenter(SegmentOutputMixin):
         self.level_suffix = level_suffix
         self.select_by_name = select_by_name
         self.random_state = random_state
+        self.shift_threshold = shift_threshold
 
     # -- configuration ------------------------------------------------------------------
     def _default_columns(self, X):

@@ -532,6 +532,7 @@ class RuleSet:
     segments: tuple = ()
     else_segment: Segment = field(default_factory=lambda: Segment("Other"))
     levels: dict = field(default_factory=dict)
+    domains: dict = field(default_factory=dict)
 
     def __post_init__(self):
         segments = []
@@ -564,9 +565,17 @@ class RuleSet:
             _check_name(feature, "A feature name under 'levels'")
             with _located(f"levels[{feature!r}]"):
                 levels[feature] = LevelSpec.from_obj(spec)
+        domains = {}
+        for column, bounds in _as_mapping(
+            self.domains, "'domains'", expected="a mapping of column name to [min, max]"
+        ).items():
+            _check_name(column, "A column name under 'domains'")
+            with _located(f"domains[{column!r}]"):
+                domains[column] = _domain_bounds(bounds)
         object.__setattr__(self, "segments", tuple(segments))
         object.__setattr__(self, "else_segment", else_segment)
         object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "domains", domains)
         names = self.names
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -620,13 +629,21 @@ class RuleSet:
     # -- plain data ---------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data):
-        """Build from plain data: ``{"levels", "segments", "else"}``.
+        """Build from plain data: ``{"levels", "domains", "segments", "else"}``.
 
         Parameters
         ----------
         data : dict, list or RuleSet
-            ``{"levels": {...}, "segments": [...], "else": "Other"}`` (every
-            key optional), or just the list of segments.
+            ``{"levels": {...}, "domains": {...}, "segments": [...], "else":
+            "Other"}`` (every key optional), or just the list of segments.
+            ``domains`` maps a column to the range its values should lie in,
+            ``{"min": 0, "max": 1}`` (either side optional) or ``[min, max]``
+            (``null``/``None``: unbounded on that side); values outside
+            it at fit or transform give a :class:`DomainWarning`, naming the
+            column and the count (negative days since the last order, scores
+            above 1, ...). A column is checked where the data given to the
+            segment step holds it (by name); a step that sees only level
+            columns checks nothing.
 
         Returns
         -------
@@ -657,17 +674,19 @@ class RuleSet:
                 f"{type(data).__name__}."
             )
         unknown = sorted(
-            (k for k in data if k not in ("levels", "segments", "else")), key=str
+            (k for k in data if k not in ("levels", "domains", "segments", "else")),
+            key=str,
         )
         if unknown:
             raise ValueError(
                 f"Unknown keys in rules: {_short(unknown)}; allowed: 'levels', "
-                "'segments', 'else'."
+                "'domains', 'segments', 'else'."
             )
         return cls(
             segments=data.get("segments", ()),
             else_segment=data.get("else", "Other"),
             levels=data.get("levels", {}),
+            domains=data.get("domains", {}),
         )
 
     def to_dict(self):
@@ -675,6 +694,11 @@ class RuleSet:
         out = {}
         if self.levels:
             out["levels"] = {k: v.to_dict() for k, v in self.levels.items()}
+        if self.domains:
+            out["domains"] = {
+                column: {k: b for k, b in zip(("min", "max"), bounds) if b is not None}
+                for column, bounds in self.domains.items()
+            }
         out["segments"] = [s.to_dict() for s in self.segments]
         else_dict = self.else_segment.to_dict()
         del else_dict["when"]
@@ -694,9 +718,143 @@ class RuleSet:
         """
         return cls.from_dict(_parse_json(text))
 
+    # -- renaming -----------------------------------------------------------------------
+    def rename(self, mapping, *, suffix="_level"):
+        """A copy with features renamed wherever the rules name them.
+
+        A feature is named by its ``levels`` declaration (and so by
+        :meth:`percentiles`) and by the column of every condition testing it,
+        a condition on its level column included (``<feature><suffix>``
+        becomes ``<new name><suffix>``). All of them follow ``mapping``;
+        segment names, descriptions, strategies, parents, level names and
+        values are unchanged, and so is this rule set.
+
+        Parameters
+        ----------
+        mapping : mapping of str to str
+            ``{current name: new name}``. Every key must be a feature the rules
+            name (declared under ``levels`` or tested by a condition); the
+            others keep their names. A swap (``{"a": "b", "b": "a"}``) is
+            allowed. Conditions on a column position (an int) are unchanged.
+        suffix : str, default="_level"
+            Suffix of level columns (the segmenter's ``level_suffix``).
+
+        Returns
+        -------
+        RuleSet
+            A new rule set; :meth:`to_dict` and :meth:`from_dict` round-trip it
+            like any other.
+
+        Raises
+        ------
+        ValueError
+            A key the rules do not name (the message lists the features they
+            name), or a renaming that gives two features one name or names a
+            feature like another feature's level column.
+        TypeError
+            ``mapping`` is not a mapping, or a new name is not a string.
+
+        Examples
+        --------
+        >>> rules = RuleSet.from_dict({
+        ...     "levels": {"aov": {"names": ["low", "high"], "percentiles": [75]}},
+        ...     "segments": [
+        ...         {"name": "Big", "when": [["aov", "==", "high"]]},
+        ...         {"name": "Recent", "when": [["days", "<=", 30]]},
+        ...     ]})
+        >>> renamed = rules.rename({"aov": "history", "days": "recency"})
+        >>> renamed.percentiles()
+        {'history': (75.0,)}
+        >>> print(renamed.describe())
+        1. Big
+           - history is high
+        2. Recent
+           - recency <= 30
+        3. Other
+           ELSE: every row not matched above
+        >>> RuleSet.from_dict(renamed.to_dict()) == renamed
+        True
+        >>> rules.rename({"spend": "history"})
+        Traceback (most recent call last):
+        ...
+        ValueError: Cannot rename ['spend']: the rules name no such feature; they name ['aov', 'days'].
+        >>> rules.rename({"aov": "days"})
+        Traceback (most recent call last):
+        ...
+        ValueError: Cannot rename: 'aov' and 'days' would both be named 'days'.
+        """
+        mapping = _as_mapping(
+            mapping, "'mapping'", expected="a mapping of feature name to new name"
+        )
+        features = _rule_features(self, suffix)
+        unknown = sorted((k for k in mapping if k not in features), key=str)
+        if unknown:
+            raise ValueError(
+                f"Cannot rename {_short(unknown)}: the rules name no such feature; "
+                f"they name {_short(features)}."
+            )
+        for old, new in mapping.items():
+            _check_name(new, f"The new name of {old!r}")
+        names = {f: mapping.get(f, f) for f in features}
+        owner = {}
+        for feature, name in names.items():
+            if name in owner:
+                raise ValueError(
+                    f"Cannot rename: {owner[name]!r} and {feature!r} would both be "
+                    f"named {name!r}."
+                )
+            owner[name] = feature
+
+        def level_column_clashes(names):
+            """(feature, level feature) pairs: a feature named like a level column."""
+            if not suffix:
+                return set()
+            level_columns = {names[g] + suffix: g for g in self.levels}
+            return {
+                (f, level_columns[n]) for f, n in names.items() if n in level_columns
+            }
+
+        clashes = level_column_clashes(names) - level_column_clashes(
+            {f: f for f in features}
+        )
+        if clashes:
+            feature, level_feature = sorted(clashes)[0]
+            raise ValueError(
+                f"Cannot rename: {feature!r} would be named {names[feature]!r}, the "
+                f"level column of {level_feature!r} (named {names[level_feature]!r})."
+            )
+
+        def column(name):
+            if not isinstance(name, str):
+                return name
+            feature = _level_feature(name, self.levels, suffix)
+            if feature is None or feature == name:
+                return names[name]
+            return names[feature] + suffix
+
+        segments = [
+            replace(
+                seg,
+                conditions=tuple(
+                    replace(cond, column=column(cond.column)) for cond in seg.conditions
+                ),
+            )
+            for seg in self.segments
+        ]
+        return RuleSet(
+            segments=segments,
+            else_segment=self.else_segment,
+            levels={names[f]: spec for f, spec in self.levels.items()},
+            domains={names[c]: bounds for c, bounds in self.domains.items()},
+        )
+
     # -- words --------------------------------------------------------------------------
-    def describe_condition(self, cond, cuts=None, suffix="_level"):
-        """One condition in words, with cut values when ``cuts`` are known."""
+    def describe_condition(self, cond, cuts=None, suffix="_level", closed="left"):
+        """One condition in words, with cut values when ``cuts`` are known.
+
+        ``closed`` is the thresholder's: ``"left"``, a value equal to a cut is
+        in the upper level; ``"right"``, in the lower one.
+        """
         _check_level_test(cond, self.levels)
         feature = _level_feature(cond.column, self.levels, suffix)
         if feature is None:
@@ -712,10 +870,12 @@ class RuleSet:
         )
         feature_cuts = None if cuts is None else cuts.get(feature)
         if feature_cuts is not None and len(feature_cuts) == len(spec.names) - 1:
-            words += f" ({_interval_words(feature, codes, feature_cuts)})"
+            words += f" ({_interval_words(feature, codes, feature_cuts, closed)})"
         return words
 
-    def describe(self, cuts=None, suffix="_level", merge_map=None, sizes=None):
+    def describe(
+        self, cuts=None, suffix="_level", merge_map=None, sizes=None, closed="left"
+    ):
         """The rule tree in words.
 
         Parameters
@@ -729,6 +889,9 @@ class RuleSet:
             ``{segment: segment it was merged into}``.
         sizes : dict, optional
             ``{segment: size}`` to print.
+        closed : {"left", "right"}, default="left"
+            The thresholder's ``closed``: on which side of a cut a value equal
+            to it falls (``"left"``: the upper level, ``>=``).
 
         Returns
         -------
@@ -759,7 +922,9 @@ class RuleSet:
             elif not seg.conditions:
                 lines.append("   every remaining row")
             for cond in seg.conditions:
-                lines.append("   - " + self.describe_condition(cond, cuts, suffix))
+                lines.append(
+                    "   - " + self.describe_condition(cond, cuts, suffix, closed)
+                )
             if seg.description:
                 lines.append(f"   why: {seg.description}")
             if seg.strategy:
@@ -789,7 +954,10 @@ def _fmt_num(x):
     return f"{x:,.6g}"
 
 
-def _interval_words(feature, codes, cuts):
+def _interval_words(feature, codes, cuts, closed="left"):
+    # "left": levels [c_k, c_k+1), a value equal to a cut goes up; "right":
+    # (c_k, c_k+1], it goes down
+    up, down = (">=", "<") if closed == "left" else (">", "<=")
     parts = []
     start = prev = codes[0]
     for c in [*codes[1:], None]:
@@ -799,11 +967,11 @@ def _interval_words(feature, codes, cuts):
         lo = _fmt_num(cuts[start - 1]) if start > 0 else None
         hi = _fmt_num(cuts[prev]) if prev < len(cuts) else None
         if lo and hi:
-            parts.append(f"{lo} <= {feature} < {hi}")
+            parts.append(f"{lo} {'<=' if up == '>=' else '<'} {feature} {down} {hi}")
         elif lo:
-            parts.append(f"{feature} >= {lo}")
+            parts.append(f"{feature} {up} {lo}")
         elif hi:
-            parts.append(f"{feature} < {hi}")
+            parts.append(f"{feature} {down} {hi}")
         else:
             parts.append("any value")
         if c is not None:
@@ -820,6 +988,47 @@ def _level_feature(column, levels, suffix):
     if suffix and column.endswith(suffix) and column[: -len(suffix)] in levels:
         return column[: -len(suffix)]
     return None
+
+
+def _domain_bounds(bounds):
+    """``(min, max)`` of a declared domain: numbers or None (unbounded), min <= max.
+
+    Written ``{"min": 0, "max": 1}`` (either key optional; the form TOML can
+    hold) or ``[min, max]`` with ``null`` for an open side.
+    """
+    if isinstance(bounds, Mapping):
+        _check_keys(bounds, "A domain", {"min", "max"})
+        pair = [bounds.get("min"), bounds.get("max")]
+    else:
+        pair = _as_list(
+            bounds, "A domain", expected='{"min": .., "max": ..} or a list [min, max]'
+        )
+    if len(pair) != 2:
+        raise ValueError(f"A domain is [min, max], got {_short(pair)}.")
+    for bound in pair:
+        if bound is not None and not (_is_number(bound) and math.isfinite(bound)):
+            raise TypeError(
+                f"A domain bound must be a finite number or null, got {_short(bound)}."
+            )
+    lo, hi = (None if b is None else float(b) for b in pair)
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"A domain's min {lo} is above its max {hi}.")
+    return (lo, hi)
+
+
+def _rule_features(rules, suffix="_level"):
+    """The features a RuleSet names, in order: those declared under ``levels``,
+    then the columns its conditions test (a level column counts as its
+    feature; a column position is not a name). What :meth:`RuleSet.rename`
+    can rename."""
+    names = list(rules.levels)
+    names.extend(rules.domains)
+    for seg in rules.segments:
+        for cond in seg.conditions:
+            if isinstance(cond.column, str):
+                feature = _level_feature(cond.column, rules.levels, suffix)
+                names.append(cond.column if feature is None else feature)
+    return list(dict.fromkeys(names))
 
 
 def _allowed_codes(cond, names, feature):

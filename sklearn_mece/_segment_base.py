@@ -17,7 +17,7 @@ A step implements ``_segment_codes(X, dtype)`` and sets at fit
 
 import math
 import numbers
-import warnings
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from ._base import (
     categorical_dtype,
     column_as_float,
     infinite_values_error,
+    warn_user,
 )
 from ._compat import Interval, RealNotInt, StrOptions
 from ._levels import MISSING, compute_cuts, level_codes, signed_dtype
@@ -51,7 +52,13 @@ SEGMENT_OUTPUT_CONSTRAINTS = {
     "output": [StrOptions({"codes", "names"})],
     "output_column": [str],
     "select_by_name": ["boolean"],
+    "shift_threshold": [Interval(Real, 0, None, closed="left"), None],
 }
+
+#: ``transform`` compares shares with fit on at least this many rows.
+SHIFT_MIN_ROWS = 1000
+# a share below this counts as this in the population stability index
+_PSI_FLOOR = 1e-4
 
 
 class SegmentSizeWarning(UserWarning):
@@ -70,6 +77,120 @@ class SegmentSizeWarning(UserWarning):
     >>> [w.category is SegmentSizeWarning for w in caught]
     [True]
     """
+
+
+class SegmentMergeWarning(UserWarning):
+    """Segments smaller than ``min_size`` at fit were merged into their parents.
+
+    The message lists each merge (``'A' (120 rows) -> 'B'``); ``merge_map_``
+    holds them.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> from sklearn_mece import HierarchicalSegmenter, SegmentMergeWarning
+    >>> X = pd.DataFrame({"days": [1.0, 50.0, 60.0, 70.0]})
+    >>> rules = {"segments": [{"name": "Recent", "when": [["days", "<=", 30]]}]}
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     seg = HierarchicalSegmenter(rules, min_size=2).fit(X)
+    >>> print(caught[0].message)
+    Merged at fit (min_size=2 rows): 'Recent' (1 rows) -> 'Other'.
+    """
+
+
+class EmptyLevelWarning(UserWarning):
+    """A level of a level column holds no row at fit.
+
+    Rules testing that level match nothing; this happens without collapsed
+    cuts too (a first cut equal to the column's minimum leaves level 0
+    empty).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> from sklearn_mece import EmptyLevelWarning, HierarchicalSegmenter
+    >>> rules = {"levels": {"x": ["low", "high"]},
+    ...          "segments": [{"name": "High", "when": [["x", "==", "high"]]}]}
+    >>> X = pd.DataFrame({"x_level": [1, 1, 1]})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = HierarchicalSegmenter(rules).fit(X)
+    >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+    Column 'x_level': level(s) ['low'] hold no row at fit (3 rows); rules
+    testing them match nothing.
+    """
+
+
+class PopulationShiftWarning(UserWarning):
+    """The rows given to ``transform`` are distributed unlike those seen at fit.
+
+    Issued once per call, naming every column (the segment column, level
+    columns) whose population stability index exceeds ``shift_threshold``;
+    the shares at fit are in ``segment_counts_`` and ``level_counts_``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn_mece import HierarchicalSegmenter, PopulationShiftWarning
+    >>> rules = {"segments": [{"name": "Recent", "when": [["days", "<=", 30]]}]}
+    >>> seg = HierarchicalSegmenter(rules).fit(pd.DataFrame({"days": np.arange(2000.0)}))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = seg.transform(pd.DataFrame({"days": np.zeros(2000)}))
+    >>> [w.category.__name__ for w in caught]
+    ['PopulationShiftWarning']
+    """
+
+
+class DomainWarning(UserWarning):
+    """Values outside the domain the rules declare for their column.
+
+    A rules file (or preset) may declare ``domains``: the range a column's
+    values should lie in (days since the last order are never negative; a
+    score lies in [0, 1]). Values outside it are segmented as they are, and
+    this warning, at fit and at every ``transform``, names the column, the
+    count and an example.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> from sklearn_mece import DomainWarning, HierarchicalSegmenter
+    >>> rules = {"domains": {"days": {"min": 0}},
+    ...          "segments": [{"name": "Recent", "when": [["days", "<=", 30]]}]}
+    >>> X = pd.DataFrame({"days": [-3.0, 10.0, 50.0]})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = HierarchicalSegmenter(rules).fit(X)
+    >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+    Column 'days': 1 value(s) outside its declared domain [0.0, inf) at fit,
+    e.g. -3.0; they are segmented as they are (check the data or the domain).
+    """
+
+
+def population_stability_index(expected, actual):
+    """Population stability index of two count (or share) vectors.
+
+    ``sum((a - e) * ln(a / e))`` over the shares ``e`` (expected, at fit) and
+    ``a`` (actual); shares below ``1e-4`` count as ``1e-4`` so that an empty
+    bin gives a large finite value.
+
+    Examples
+    --------
+    >>> population_stability_index([50, 50], [50, 50])
+    0.0
+    >>> round(population_stability_index([50, 50], [90, 10]), 3)
+    0.879
+    """
+    e = np.asarray(expected, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.maximum(e / e.sum(), _PSI_FLOOR)
+    a = np.maximum(a / a.sum(), _PSI_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
 
 
 def size_in_rows(size, n_rows):
@@ -190,6 +311,57 @@ class SegmentOutputMixin(MECETransformerMixin):
         self.splits_ = splits
         return self._apply_splits(X, np.where(codes >= 0, remap[codes], codes))
 
+    def _warn_merges(self, merge_map, sizes):
+        merged = [(n, t) for n, t in merge_map.items() if n != t]
+        if merged:
+            listed = "; ".join(f"{n!r} ({sizes[n]} rows) -> {t!r}" for n, t in merged)
+            warn_user(
+                f"Merged at fit (min_size={self.min_size_} rows): {listed}.",
+                SegmentMergeWarning,
+            )
+
+    def _shift_columns(self, X, codes):
+        """``{column: PSI}`` of the columns whose shares moved beyond the threshold."""
+        found = {}
+        n_seg = len(self.segment_names_)
+        now = _kernels.bincount(codes, n_seg)
+        psi = population_stability_index(self.segment_counts_, now)
+        if psi > self.shift_threshold:
+            found[self.output_column] = psi
+        fitted = self.__dict__.get("level_counts_", {})  # absent in older files
+        for column, counts in self._level_counts_now(X).items():
+            if column not in fitted:
+                continue
+            psi = population_stability_index(fitted[column], counts)
+            if psi > self.shift_threshold:
+                found[column] = psi
+        return found
+
+    def _level_counts_now(self, X):
+        """Rows per level of each level column (none for a clustering step)."""
+        return {}
+
+    def _check_domains(self, X, when):
+        """Warn about values outside declared domains (none for a clustering step)."""
+
+    def _check_batch(self, X, codes):
+        """Checks of the rows given to ``transform`` or ``predict``."""
+        self._check_domains(X, "transform")
+        self._check_shift(X, codes)
+
+    def _check_shift(self, X, codes):
+        if self.shift_threshold is None or codes.shape[0] < SHIFT_MIN_ROWS:
+            return
+        found = self._shift_columns(X, codes)
+        if found:
+            listed = ", ".join(f"{c!r} (PSI {v:.2f})" for c, v in found.items())
+            warn_user(
+                f"Population shift against fit in {listed} over {codes.shape[0]} "
+                f"rows (threshold {self.shift_threshold}): the segments were "
+                "learned on differently distributed data; consider refitting.",
+                PopulationShiftWarning,
+            )
+
     def _finish_fit(self, codes, n_rows, counts=None):
         n_seg = len(self.segment_names_)
         if counts is None:
@@ -210,11 +382,7 @@ class SegmentOutputMixin(MECETransformerMixin):
         self.segment_valid_ = [not issue for issue in self.segment_issues_]
         for name, issue in zip(self.segment_names_, self.segment_issues_):
             if issue:
-                warnings.warn(
-                    f"Segment {name!r} is invalid: {issue}.",
-                    SegmentSizeWarning,
-                    stacklevel=4,
-                )
+                warn_user(f"Segment {name!r} is invalid: {issue}.", SegmentSizeWarning)
 
     def _apply_splits(self, X, codes):
         for split in self.splits_:
@@ -259,11 +427,19 @@ class SegmentOutputMixin(MECETransformerMixin):
         """
         check_is_fitted(self, "segment_names_")
         X = self._validate_input(X, reset=False)
-        return self._output_frame(X, self._segment_codes)
+        return self._output_frame(X, self._segment_codes, check_shift=True)
 
-    def _output_frame(self, X, segment_codes):
+    def _output_frame(self, X, segment_codes, check_shift=False):
         """``X`` with the segment column; ``segment_codes(X, dtype)`` gives codes."""
         n_seg = len(self.segment_names_)
+        if check_shift:
+            inner = segment_codes
+
+            def segment_codes(X, dtype):
+                codes = inner(X, dtype)
+                self._check_batch(X, codes)
+                return codes
+
         if self.output == "names":
             codes = segment_codes(X, signed_dtype(n_seg))
             column = pd.Categorical.from_codes(
@@ -289,7 +465,9 @@ class SegmentOutputMixin(MECETransformerMixin):
         """
         check_is_fitted(self, "segment_names_")
         X = self._validate_input(X, reset=False)
-        return np.asarray(self.segment_names_, dtype=object)[self._segment_codes(X)]
+        codes = self._segment_codes(X)
+        self._check_batch(X, codes)
+        return np.asarray(self.segment_names_, dtype=object)[codes]
 
     @property
     def segment_sizes_(self):

@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._base import column_as_float, infinite_values_error
+from ._base import column_as_float, infinite_values_error, warn_user
 from ._compat import StrOptions, _fit_context
 from ._levels import MISSING, signed_dtype
 from ._operators import get_operator
@@ -27,6 +27,8 @@ from ._rules import (
 )
 from ._segment_base import (
     SEGMENT_OUTPUT_CONSTRAINTS,
+    DomainWarning,
+    EmptyLevelWarning,
     SegmentOutputMixin,
 )
 
@@ -204,6 +206,14 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         not seen at fit: ``"other"`` treats it like any value the rules do not
         list (it satisfies ``!=`` and ``not in``, never ``==`` or ``in``);
         ``"error"`` raises a ``ValueError`` naming the column.
+    shift_threshold : float or None, default=0.25
+        At ``transform`` and ``predict`` on at least 1,000 rows, the shares of
+        rows per segment (and per level of each level column) are compared
+        with those at fit by the population stability index
+        ``PSI = sum((a - e) * ln(a / e))`` (shares below ``1e-4`` count as
+        ``1e-4``); above this threshold one :class:`PopulationShiftWarning`
+        names the columns. ``0.25`` is the usual mark of a significant shift
+        (``0.1`` to ``0.25``: moderate). ``None``: no check.
 
     Attributes
     ----------
@@ -228,6 +238,12 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         (:meth:`sklearn_mece._rules.CompiledVariable.to_dict`).
     text_categories_ : dict of str -> list of str
         For each text-tested column, the values seen at fit (sorted).
+    level_counts_ : dict of str -> list of int
+        Rows per level code of each level column at fit (missing values left
+        out): the reference of the population-shift check; a level with no
+        row gives an :class:`EmptyLevelWarning`.
+    segment_counts_ : ndarray of int64
+        Rows per output segment at fit.
     min_size_, max_size_ : int or None
         Size limits in rows.
     n_features_in_ : int
@@ -243,7 +259,8 @@ class HierarchicalSegmenter(SegmentOutputMixin):
     Notes
     -----
     A merged segment's rows go to the segment it merged into; the merge map is
-    learned at fit, so ``transform`` never depends on the batch it sees.
+    learned at fit, so ``transform`` never depends on the batch it sees. Each
+    merge is announced by a :class:`SegmentMergeWarning`.
 
     Examples
     --------
@@ -291,6 +308,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         level_suffix="_level",
         select_by_name=False,
         unknown_category="other",
+        shift_threshold=0.25,
     ):
         self.rules = rules
         self.min_size = min_size
@@ -303,6 +321,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         self.level_suffix = level_suffix
         self.select_by_name = select_by_name
         self.unknown_category = unknown_category
+        self.shift_threshold = shift_threshold
 
     # -- fit ------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -370,6 +389,7 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         )
         self._check_column_kinds(X, rules, variables)
         self.rules_ = rules.to_dict()
+        self._check_domains(X, "fit")
         self._set_compiled(variables, conditions)
         self.text_categories_ = {}
         for var in variables:
@@ -387,6 +407,12 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             self._raise_missing(X)
         rule_sizes = _kernels.bincount(rule_index, len(rules.names))
         self.merge_map_ = self._learn_merges(rules, rule_sizes)
+        self._warn_merges(self.merge_map_, dict(zip(rules.names, rule_sizes.tolist())))
+        self.level_counts_ = {
+            column: counts.tolist()
+            for column, counts in self._level_counts_now(X).items()
+        }
+        self._warn_empty_levels(rules, n_rows)
 
         survivors = [n for n in rules.names if self.merge_map_[n] == n]
         self.segment_names_ = list(survivors)
@@ -416,6 +442,60 @@ class HierarchicalSegmenter(SegmentOutputMixin):
                 counts[rule_codes[-1]] += n_rows - int(rule_sizes.sum())
             self._finish_fit(None, n_rows, counts=counts)
         return X, rule_index
+
+    def _level_counts_now(self, X):
+        """Rows per level code of every level column (missing rows left out)."""
+        counts = {}
+        for var in self._variables:
+            if var.kind != "level" or str(var.column) in counts:
+                continue
+            arr = self._column(X, var.position)
+            arr = arr.to_numpy() if isinstance(arr, pd.Series) else np.asarray(arr)
+            if arr.dtype.kind not in "iu":  # float or object codes: checked slots
+                arr = self._slots(X, var) - 1
+            counts[str(var.column)] = _kernels.bincount(arr, var.n_levels)
+        return counts
+
+    def _check_domains(self, X, when):
+        domains = RuleSet.from_dict(self.rules_).domains if self.rules_ else {}
+        names = getattr(self, "feature_names_in_", None)
+        for column, (lo, hi) in domains.items():
+            if names is None or column not in names:
+                continue  # e.g. only level columns reach this step
+            values = column_as_float(
+                self._column(X, self._resolve_column(column, "domain column")), column
+            )
+            lo_ = -np.inf if lo is None else lo
+            hi_ = np.inf if hi is None else hi
+            if (
+                lo_ <= np.nanmin(values, initial=np.inf)
+                and np.nanmax(values, initial=-np.inf) <= hi_
+            ):
+                continue
+            outside = (values < lo_) | (values > hi_)
+            n_out = int(np.count_nonzero(outside))
+            if n_out:
+                left = "(-inf" if lo is None else f"[{lo}"
+                right = "inf)" if hi is None else f"{hi}]"
+                warn_user(
+                    f"Column {column!r}: {n_out} value(s) outside its declared "
+                    f"domain {left}, {right} at {when}, e.g. {float(values[outside][0])!r}; "
+                    "they are segmented as they are (check the data or the domain).",
+                    DomainWarning,
+                )
+
+    def _warn_empty_levels(self, rules, n_rows):
+        for column, counts in self.level_counts_.items():
+            feature = column[: -len(self.level_suffix)] if self.level_suffix else column
+            spec = rules.levels.get(feature)
+            names = list(spec.names) if spec is not None else list(range(len(counts)))
+            empty = [names[i] for i, c in enumerate(counts) if c == 0]
+            if empty:
+                warn_user(
+                    f"Column {column!r}: level(s) {empty} hold no row at fit "
+                    f"({n_rows} rows); rules testing them match nothing.",
+                    EmptyLevelWarning,
+                )
 
     def _check_column_kinds(self, X, rules, variables):
         """A text test needs a text column, a comparison a numeric one."""
@@ -635,6 +715,20 @@ class HierarchicalSegmenter(SegmentOutputMixin):
                 raise ValueError(f"splits_ entry {split.get('segment')!r} is invalid")
         if np.shape(self.segment_counts_) != (len(names),):
             raise ValueError("segment_counts_ do not match segment_names_")
+        levels = {
+            str(v.column): v.n_levels for v in self._variables if v.kind == "level"
+        }
+        counts = self.__dict__.get("level_counts_", {})  # absent in older files
+        if not isinstance(counts, dict) or not all(
+            column in levels
+            and isinstance(c, list)
+            and len(c) == levels[column]
+            and all(isinstance(i, int) and i >= 0 for i in c)
+            for column, c in counts.items()
+        ):
+            raise ValueError(
+                "level_counts_ are not row counts per level of level columns"
+            )
 
     # -- fast path ----------------------------------------------------------------
     def _kernel_inputs(self, X):
@@ -753,12 +847,18 @@ class HierarchicalSegmenter(SegmentOutputMixin):
            ELSE: every row not matched above
         """
         check_is_fitted(self, "segment_names_")
+        closed = "left"
         if cuts is not None and hasattr(cuts, "cuts_"):
+            closed = getattr(cuts, "closed", "left")
             cuts = cuts.cuts_
         rules = RuleSet.from_dict(self.rules_)
         sizes = dict(zip(self.segment_names_, self.segment_counts_.tolist()))
         text = rules.describe(
-            cuts=cuts, suffix=self.level_suffix, merge_map=self.merge_map_, sizes=sizes
+            cuts=cuts,
+            suffix=self.level_suffix,
+            merge_map=self.merge_map_,
+            sizes=sizes,
+            closed=closed,
         )
         for split in self.splits_:
             text += (

@@ -86,7 +86,6 @@ def empty_sketch(k):
     return bytes(_kll()(int(k)).serialize())
 
 
-
 # -- continuing from fit: a uniform sample of the rows fit saw ------------------------
 #: ``fit`` keeps at most ``SAMPLE_PER_K * k`` values of each thresholded column.
 SAMPLE_PER_K = 8
@@ -175,6 +174,7 @@ def sketch_of_sample(sample, n_values, k):
         stop = start + per_block
         sketch.update(np.repeat(sample[start:stop], counts[start:stop]))
     return bytes(sketch.serialize())
+
 
 # -- the serialized KLL doubles sketch (datasketches-cpp kll_sketch.hpp) -------------
 #  byte 0 preamble ints (2: empty or single item, 5: otherwise), 1 serial version

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels, _sketch
-from ._base import MECETransformerMixin, infinite_values_error
+from ._base import MECETransformerMixin, infinite_values_error, warn_user
 from ._compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._levels import (
     MAX_CUTS,
@@ -115,6 +115,14 @@ class PercentileThresholder(MECETransformerMixin):
         ``k=200``, 0.28 % at ``1000``, 0.14 % at ``2000``. ``fit``'s cuts
         are exact; it keeps a uniform sample of ``8 * sketch_k`` values per
         column, from which :meth:`partial_fit` continues.
+    closed : {"left", "right"}, default="left"
+        Which level a value equal to a cut falls in. ``"left"``: the upper one
+        (levels ``[cut_k, cut_k+1)``, ``value >= cut``), the seed's rule.
+        ``"right"``: the lower one (``(cut_k, cut_k+1]``, ``value > cut``),
+        what count data want: with most customers at one order, the 20th and
+        40th percentiles of ``n_orders`` are both 1, and ``"left"`` puts the
+        one-time buyers in the third level and leaves the first empty, while
+        ``"right"`` puts them in the first. The cuts are the same either way.
 
     Attributes
     ----------
@@ -174,7 +182,8 @@ class PercentileThresholder(MECETransformerMixin):
 
     Notes
     -----
-    *Ties on a cut.* A value equal to a cut goes to the upper level (``>=``).
+    *Ties on a cut.* A value equal to a cut goes to the upper level (``>=``),
+    or with ``closed="right"`` to the lower one (``>``).
     When many values are tied, two percentiles may give the same cut; the level
     between them is then empty: it keeps its code, the collapse is recorded in
     ``collapsed_levels_`` and ``effective_n_levels_``, and a warning is issued.
@@ -221,6 +230,7 @@ class PercentileThresholder(MECETransformerMixin):
         "suffix": [str],
         "select_by_name": ["boolean"],
         "sketch_k": [Interval(numbers.Integral, 8, 65535, closed="both")],
+        "closed": [StrOptions({"left", "right"})],
     }
 
     def __init__(
@@ -235,6 +245,7 @@ class PercentileThresholder(MECETransformerMixin):
         suffix="_level",
         select_by_name=False,
         sketch_k=1000,
+        closed="left",
     ):
         self.percentiles = percentiles
         self.columns = columns
@@ -245,6 +256,7 @@ class PercentileThresholder(MECETransformerMixin):
         self.suffix = suffix
         self.select_by_name = select_by_name
         self.sketch_k = sketch_k
+        self.closed = closed
 
     # -- configuration ------------------------------------------------------------------
     def _column_spec(self, n_features):
@@ -498,12 +510,11 @@ class PercentileThresholder(MECETransformerMixin):
         self.collapsed_levels_[name] = empty
         self.effective_n_levels_[name] = cuts.size + 1 - len(empty)
         if empty and warn and empty != previous:
-            warnings.warn(
+            warn_user(
                 f"Column {name!r}: ties make cuts equal {cuts.tolist()}; "
                 f"level(s) {empty} are empty. Effective number of levels: "
                 f"{self.effective_n_levels_[name]} of {cuts.size + 1}.",
                 CollapsedCutsWarning,
-                stacklevel=4,
             )
 
     def _checked(self, X, pos, name):
@@ -802,7 +813,9 @@ class PercentileThresholder(MECETransformerMixin):
         if samples and (
             not isinstance(seen, (int, np.integer)) or seen < max(rows.values())
         ):
-            raise ValueError("n_samples_seen_ must count the rows fit_sample_ stands for")
+            raise ValueError(
+                "n_samples_seen_ must count the rows fit_sample_ stands for"
+            )
         largest = _sketch.SAMPLE_PER_K * 65535
         for name, sample in samples.items():
             n = rows[name]
@@ -1114,7 +1127,7 @@ class PercentileThresholder(MECETransformerMixin):
             if row_groups is None:
                 # one pass: codes, and the NaN / infinite counts on the way
                 values = self._float_column(X, pos)
-                codes, _, n_inf = _kernels.level_codes(values, self.cuts_[name])
+                codes, _, n_inf = _kernels.level_codes(values, self._code_cuts(name))
                 if n_inf:
                     _raise_infinite(name, n_inf)
             else:
@@ -1137,8 +1150,20 @@ class PercentileThresholder(MECETransformerMixin):
             index[unseen] = len(self.groups_)  # the global cuts' row
         return index
 
+    def _code_cuts(self, name, cuts=None):
+        """Cuts such that ``value >= cut`` places a value as ``closed`` says.
+
+        ``closed="right"`` puts a value equal to a cut in the lower level:
+        ``value > cut``, which for float64 is exactly ``value >=
+        nextafter(cut, inf)``, so every kernel keeps its one comparison.
+        """
+        cuts = self.cuts_[name] if cuts is None else cuts
+        return cuts if self.closed == "left" else np.nextafter(cuts, np.inf)
+
     def _grouped_codes(self, values, name, row_groups):
-        table = np.vstack([self.group_cuts_[name], self.cuts_[name][None, :]])
+        table = self._code_cuts(
+            name, np.vstack([self.group_cuts_[name], self.cuts_[name][None, :]])
+        )
         codes = np.zeros(values.shape[0], dtype=np.int8)
         for j in range(table.shape[1]):
             codes += values >= table[row_groups, j]

@@ -8,6 +8,8 @@
     CSV or Parquet file and writes ``assignments.csv`` (one segment per row),
     ``segments.csv`` and ``segments.json`` (the per-segment report) and
     ``report.html``; ``--model PATH`` also saves the fitted pipeline.
+    ``--map YOUR_COLUMN=PRESET_COLUMN`` (repeatable) reads a preset column
+    under your name (``--map history=avg_order_value``).
 ``apply --model PATH INPUT --out DIR``
     Labels new data with a saved pipeline and writes ``assignments.csv``.
 
@@ -114,16 +116,50 @@ def read_table(path):
     return frame
 
 
-def _check_columns(frame, columns, source):
+def _check_columns(frame, columns, source, hint=None):
+    """Refuse a frame without ``columns``; ``hint(missing)`` adds advice."""
     missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
     if missing:
         have = ", ".join(map(str, frame.columns[:15]))
         if frame.shape[1] > 15:
             have += f", ... ({frame.shape[1]} columns)"
+        advice = hint(missing) if hint is not None else ""
         raise CLIError(
             f"missing column(s) {', '.join(map(repr, missing))} in {source} "
-            f"(it has: {have})"
+            f"(it has: {have})" + (f"; {advice}" if advice else "")
         )
+
+
+def _map_hint(mapping):
+    """Advice for missing columns of ``segment``: which preset column each is,
+    and the ``--map`` that reads it under another name."""
+    from .presets import PRESET_COLUMNS
+
+    def meaning(preset):
+        text = PRESET_COLUMNS[preset]
+        return text[:1].lower() + text[1:]
+
+    def hint(missing):
+        notes, unmapped = [], []
+        for column in missing:
+            if column in mapping:
+                preset = mapping[column]
+                notes.append(
+                    f"{column!r} is your name for the preset's {preset!r} "
+                    f"({meaning(preset)}), given by --map {column}={preset}"
+                )
+            elif column in PRESET_COLUMNS:
+                notes.append(f"{column!r} is the preset's column for {meaning(column)}")
+                unmapped.append(column)
+        if unmapped:
+            one = "it" if len(unmapped) == 1 else "one"
+            notes.append(
+                f"if your data names {one} differently, pass --map "
+                f"YOUR_COLUMN={unmapped[0]} (see 'sklearn-mece segment --help')"
+            )
+        return "; ".join(notes)
+
+    return hint
 
 
 def _required_columns(rules):
@@ -186,13 +222,15 @@ def _fit(pipe, X, progress):
     return X_out, [str(w.message) for w in caught]
 
 
-def _printed_columns():
-    """The report's columns printed: sizes, the mean order value, the scorer's
-    dimensions (its dimension table), score, tier, observed lift, validity."""
+def _printed_columns(aov_column=None):
+    """The report's columns printed: sizes, the mean order value (of
+    ``aov_column``; ``None``: the scorer's default), the scorer's dimensions
+    (its dimension table), score, tier, observed lift, validity."""
+    aov = input_columns(terms=("aov",)) if aov_column is None else (aov_column,)
     return (
         "size",
         "share",
-        *(f"mean_{c}" for c in input_columns(terms=("aov",))),
+        *(f"mean_{c}" for c in aov),
         *dimension_names(),
         "score",
         "tier",
@@ -203,9 +241,12 @@ def _printed_columns():
     )
 
 
-def _print_table(table, out):
+def _print_table(table, out, pipe=None):
     """The report's main columns; the exports and the HTML hold all of them."""
-    shown = table[[c for c in _printed_columns() if c in table]]
+    scorer = None if pipe is None else find_steps(pipe).scorer
+    aov = getattr(scorer, "aov_column", None)
+    printed = _printed_columns(aov if isinstance(aov, str) else None)
+    shown = table[[c for c in printed if c in table]]
     with pd.option_context(
         "display.width", 200, "display.max_columns", 40, "display.max_colwidth", 40
     ):
@@ -259,7 +300,8 @@ def _scorer_inputs(pipe, data, progress):
         pipe.set_params(**{f"{name}__{param}": None for param in absent})
         progress.note(
             f"scoring without column(s) the data lacks, each counted as neutral "
-            f"(0.5): {', '.join(map(repr, absent.values()))}"
+            f"(0.5): {', '.join(map(repr, absent.values()))} (if your data names "
+            "one differently, pass --map YOUR_COLUMN=PRESET_COLUMN)"
         )
     return present
 
@@ -535,7 +577,8 @@ def _cmd_demo(args, out=None):
 def _cmd_segment(args, out=None):
     out = sys.stdout if out is None else out
     from . import check_mece, load_rules, make_cart_abandoner_pipeline
-    from .presets import CART_ABANDONER_RULES
+    from ._rules import RuleSet
+    from .presets import CART_ABANDONER_RULES, _column_mapping
 
     progress = _Progress(args.quiet)
     _check_out(
@@ -543,6 +586,12 @@ def _cmd_segment(args, out=None):
         args.overwrite,
         inputs=[("input file", args.input), ("rules file", args.rules)],
     )
+    mapping = args.map or {}  # user column -> preset column
+    columns = {preset: user for user, preset in mapping.items()}
+    try:
+        _column_mapping(columns)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"--map: {_one_line(exc)}") from None
     rules = CART_ABANDONER_RULES
     if args.rules is not None:
         try:
@@ -564,6 +613,17 @@ def _cmd_segment(args, out=None):
         )
     except (ValueError, TypeError) as exc:
         raise CLIError(f"bad rules file {args.rules!r}: {_one_line(exc)}") from None
+    if columns:
+        try:
+            pipe = make_cart_abandoner_pipeline(
+                min_size=args.min_size,
+                max_size=args.max_size,
+                rules=rules,
+                columns=columns,
+            )
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"--map: {_one_line(exc)}") from None
+        rules = RuleSet.from_dict(segment_step(pipe, fitted=False).rules)  # your names
     params = _scorer_params(pipe, args)
     if args.nan_segment:
         params["segments__nan_segment"] = args.nan_segment
@@ -575,6 +635,7 @@ def _cmd_segment(args, out=None):
         data,
         features + lift_columns + ([args.id_col] if args.id_col else []),
         args.input,
+        hint=_map_hint(mapping),
     )
     scorer_inputs = _scorer_inputs(pipe, data, progress)
     # Fit on the columns the steps use only: the saved model then asks for
@@ -588,7 +649,7 @@ def _cmd_segment(args, out=None):
 
     table = segment_report(pipe, X_out)
     print(f"Segments of {args.input} ({len(X_out):,} rows):", file=out)
-    _print_table(table, out)
+    _print_table(table, out, pipe)
     _print_strategies(table, out)
     mece = check_mece(X_out["segment"], expected_labels=list(table.index))
     print(
@@ -811,6 +872,71 @@ def _size(text):
 _OUT_HELP = "output folder: new or empty, or replaced with --overwrite"
 
 
+def _map_item(text):
+    """``--map YOUR_COLUMN=PRESET_COLUMN`` as ``(your column, preset column)``."""
+    from .presets import PRESET_COLUMNS
+
+    user, sep, preset = text.partition("=")
+    user, preset = user.strip(), preset.strip()
+    if not sep or not user or not preset:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not YOUR_COLUMN=PRESET_COLUMN "
+            "(e.g. --map history=avg_order_value)"
+        )
+    if preset not in PRESET_COLUMNS:
+        hint = (
+            f"; did you mean --map {preset}={user}?" if user in PRESET_COLUMNS else ""
+        )
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {preset!r} is not a preset column; the preset's columns "
+            f"are {', '.join(PRESET_COLUMNS)}{hint}"
+        )
+    return user, preset
+
+
+class _MapAction(argparse.Action):
+    """Collect repeated ``--map`` items into ``{your column: preset column}``,
+    refusing a column of yours or of the preset's given twice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        user, preset = values
+        mapping = dict(getattr(namespace, self.dest, None) or {})
+        if user in mapping:
+            raise argparse.ArgumentError(
+                self,
+                f"your column {user!r} is mapped twice "
+                f"(to {mapping[user]!r} and to {preset!r})",
+            )
+        twice = [u for u, p in mapping.items() if p == preset]
+        if twice:
+            raise argparse.ArgumentError(
+                self,
+                f"the preset column {preset!r} is mapped twice "
+                f"(from {twice[0]!r} and from {user!r})",
+            )
+        mapping[user] = preset
+        setattr(namespace, self.dest, mapping)
+
+
+def _segment_epilog():
+    """``segment --help``: the columns the preset reads, and ``--map``."""
+    from .presets import PRESET_COLUMNS
+
+    width = max(map(len, PRESET_COLUMNS))
+    lines = [
+        "columns the preset reads (a --rules file may read others):",
+        *(f"  {name:<{width}}  {meaning}" for name, meaning in PRESET_COLUMNS.items()),
+        "",
+        "If your data names one differently, map it with --map YOUR_COLUMN=PRESET_COLUMN",
+        "(repeatable): the rules, the learned levels (<YOUR_COLUMN>_level) and the",
+        "scores then read your column; segment names do not change. For example:",
+        "",
+        "  sklearn-mece segment data.csv --out out \\",
+        "      --map history=avg_order_value --map recency=days_since_last_order",
+    ]
+    return "\n".join(lines)
+
+
 def build_parser():
     """The argument parser of ``sklearn-mece``."""
     parser = argparse.ArgumentParser(
@@ -849,13 +975,24 @@ def build_parser():
     seg = sub.add_parser(
         "segment",
         help="fit the preset (or --rules) on a CSV/Parquet file and write the results",
+        # laid out as written (the epilog's table): lines of at most 80 characters
         description="Fit the cart-abandoner preset (or the hierarchy of --rules) and "
-        "write assignments, segments.csv/.json and report.html into --out.",
+        "write\nassignments, segments.csv/.json and report.html into --out.",
+        epilog=_segment_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     seg.add_argument("input", help="input .csv or .parquet file")
     seg.add_argument("--out", required=True, help=_OUT_HELP)
     seg.add_argument(
         "--rules", help="rules file (.json or .toml) replacing the preset's hierarchy"
+    )
+    seg.add_argument(
+        "--map",
+        metavar="YOUR_COLUMN=PRESET_COLUMN",
+        type=_map_item,
+        action=_MapAction,
+        help="read a preset column under your name, e.g. "
+        "--map history=avg_order_value; repeatable (see below)",
     )
     seg.add_argument(
         "--min-size", type=_size, default=500, help="merge smaller segments (0: never)"

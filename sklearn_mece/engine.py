@@ -17,7 +17,7 @@ from ._mece import check_mece
 from ._scorer import DIMENSION_TABLE, SCORE_INPUTS
 from .datasets import DEFAULT_REFERENCE_TIME, make_cart_abandoners, select_universe
 from .export import export_assignments, segment_report, to_records
-from .presets import make_cart_abandoner_pipeline
+from .presets import PRESET_COLUMNS, make_cart_abandoner_pipeline
 
 __all__ = ["MECESegmentationEngine"]
 
@@ -25,25 +25,69 @@ __all__ = ["MECESegmentationEngine"]
 _SCRIPT_MEANS = ("aov", "engagement", "profitability")
 
 
-def _script_means():
-    """Columns of the script's means, from the scorer's input table."""
-    return [i.column for i in SCORE_INPUTS if i.term in _SCRIPT_MEANS]
+def _script_means(columns=None):
+    """Columns of the script's means, from the scorer's input table, under the
+    names ``columns`` (preset column -> user column) gives them."""
+    columns = columns or {}
+    return [
+        columns.get(i.column, i.column) for i in SCORE_INPUTS if i.term in _SCRIPT_MEANS
+    ]
 
 
-def _script_names():
+def _script_names(columns=None):
     """Report columns renamed to the script's vocabulary in ``segments``: a
     dimension is named by its weight key (``lift_vs_control``), a mean by its
-    input's term (``mean_aov``)."""
+    input's term (``mean_aov``) or, for the other inputs, by the preset's
+    column name (``mean_days_since_last_order``), whatever ``columns`` names
+    the column: the records' keys never depend on the data's names."""
+    columns = columns or {}
     return {
         **{d.name: d.weight_key for d in DIMENSION_TABLE if d.name != d.weight_key},
         "score": "overall_score",
         "issue": "invalid_reason",
         **{
-            f"mean_{i.column}": f"mean_{i.term}"
-            for i in SCORE_INPUTS
+            f"mean_{columns.get(i.column, i.column)}": f"mean_{i.term}"
             if i.term in _SCRIPT_MEANS
+            else f"mean_{i.column}"
+            for i in SCORE_INPUTS
         },
     }
+
+
+def _renamed(data, columns):
+    """Mock data with the preset's columns under the names ``columns`` gives
+    them (a mock column already holding such a name is replaced)."""
+    if not columns:
+        return data
+    taken = [c for c in columns.values() if c in data.columns and c not in columns]
+    return data.drop(columns=taken).rename(columns=columns)
+
+
+def _check_preset_columns(data, columns):
+    """A ValueError naming every preset column ``data`` lacks, and how to map it."""
+    names = getattr(data, "columns", None)
+    if names is None:
+        return  # not a DataFrame: the pipeline's own checks apply
+    missing = [
+        (preset, columns.get(preset, preset))
+        for preset in PRESET_COLUMNS
+        if columns.get(preset, preset) not in names
+    ]
+    if not missing:
+        return
+    what = ", ".join(
+        f"{user!r} ({PRESET_COLUMNS[preset]}"
+        + (f"; columns maps the preset's {preset!r} to it)" if user != preset else ")")
+        for preset, user in missing
+    )
+    hint = ""
+    unmapped = [preset for preset, user in missing if user == preset]
+    if unmapped:
+        hint = (
+            " If your data names it differently, map the preset's name to yours: "
+            f"MECESegmentationEngine(columns={{{unmapped[0]!r}: 'your_column'}})."
+        )
+    raise ValueError(f"The data has no column {what}.{hint}")
 
 
 class MECESegmentationEngine:
@@ -69,6 +113,14 @@ class MECESegmentationEngine:
         Abandonment timestamp. When the data has it, only rows within the last
         ``universe_days`` days (of its latest timestamp) are the universe;
         otherwise every row is.
+    columns : dict of str to str, default=None
+        Your names for the preset's columns (:data:`PRESET_COLUMNS`), keyed by
+        the preset's name, e.g. ``{"avg_order_value": "history",
+        "days_since_last_order": "recency"}``: passed to
+        :func:`make_cart_abandoner_pipeline` (checked there, when the pipeline
+        is built). The mock data is renamed to match; the keys of ``segments``
+        do not change (``mean_aov``, ``mean_days_since_last_order``, ...), the
+        ``rule`` texts name your columns.
     **pipeline_params
         Any ``step__param`` of the preset pipeline, e.g.
         ``scores__treatment="treated"``.
@@ -94,6 +146,21 @@ class MECESegmentationEngine:
     (4000, 4000)
     >>> segments[0]["name"], bool(engine.validation_)
     ('High_AOV_Premium', True)
+
+    Data with its own column names:
+
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> mine = make_cart_abandoners(5_000, random_state=0).rename(
+    ...     columns={"avg_order_value": "history"})
+    >>> engine = MECESegmentationEngine(min_segment_size=100,
+    ...                                 columns={"avg_order_value": "history"})
+    >>> segments, universe_df = engine.run_segmentation(mine)
+    >>> segments[0]["name"], segments[0]["rule"].split(" (")[0]
+    ('High_AOV_Premium', 'history is high')
+    >>> MECESegmentationEngine().run_segmentation(mine)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: The data has no column 'avg_order_value' (Average order value). ...
     """
 
     def __init__(
@@ -106,6 +173,7 @@ class MECESegmentationEngine:
         n_users=50_000,
         universe_days=7,
         timestamp_column="abandoned_at",
+        columns=None,
         **pipeline_params,
     ):
         self.min_segment_size = min_segment_size
@@ -115,6 +183,7 @@ class MECESegmentationEngine:
         self.n_users = n_users
         self.universe_days = universe_days
         self.timestamp_column = timestamp_column
+        self.columns = columns
         self.pipeline_params = pipeline_params
         self.segments = []
 
@@ -124,6 +193,7 @@ class MECESegmentationEngine:
             min_size=self.min_segment_size,
             max_size=self.max_segment_size,
             scoring_weights=self.scoring_weights,
+            columns=self.columns,
             **self.pipeline_params,
         )
 
@@ -159,9 +229,11 @@ class MECESegmentationEngine:
         Parameters
         ----------
         data : pandas.DataFrame, optional
-            One row per user with ``avg_order_value``, ``engagement_score``,
-            ``profitability_score`` and ``days_since_last_order``. ``None``
-            generates the script's mock data (``n_users`` users).
+            One row per user with the preset's columns
+            (:data:`PRESET_COLUMNS`: ``avg_order_value``, ``engagement_score``,
+            ``profitability_score``, ``days_since_last_order``), or the names
+            ``columns`` gives them. ``None`` generates the script's mock data
+            (``n_users`` users, renamed to ``columns``).
 
         Returns
         -------
@@ -175,21 +247,26 @@ class MECESegmentationEngine:
             The universe rows (same index) with ``segment``, ``segment_score``
             and ``segment_tier`` added.
         """
+        pipeline = self.build_pipeline()  # checks ``columns`` first
+        columns = self.columns or {}
         reference_time = None
         if data is None:
-            data = make_cart_abandoners(self.n_users, random_state=self.random_state)
+            data = _renamed(
+                make_cart_abandoners(self.n_users, random_state=self.random_state),
+                columns,
+            )
             reference_time = DEFAULT_REFERENCE_TIME
+        _check_preset_columns(data, columns)
         universe = self.select_universe(data, reference_time)
-        pipeline = self.build_pipeline()
         out = pipeline.fit_transform(universe)
-        report = segment_report(pipeline, out, mean_columns=_script_means())
+        report = segment_report(pipeline, out, mean_columns=_script_means(columns))
         self.pipeline_ = pipeline
         self.validation_ = check_mece(
             out["segment"], expected_labels=list(report.index)
         )
         added = ["segment", "segment_score", "segment_tier"]
         universe_df = universe.assign(**{c: out[c] for c in added if c in out})
-        report = report.rename(columns=_script_names())
+        report = report.rename(columns=_script_names(columns))
         report.insert(0, "name", report.index.astype(str))
         self.segments = to_records(report)
         self.universe_ = universe_df

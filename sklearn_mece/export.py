@@ -92,11 +92,13 @@ def _ruleset(seg):
 
 
 def _rules_context(pipeline):
-    """``(segment step, RuleSet or None, cuts, level suffix)`` of a pipeline:
-    what describing its rules needs (the exports and the HTML report)."""
+    """``(segment step, RuleSet or None, cuts, level suffix, closed)`` of a
+    pipeline: what describing its rules needs (the exports and the HTML report)."""
     seg = segment_step(pipeline)
     rules = _ruleset(seg)
-    return seg, rules, _cuts(pipeline), getattr(seg, "level_suffix", "_level")
+    closed = getattr(find_steps(pipeline).thresholder, "closed", "left")
+    suffix = getattr(seg, "level_suffix", "_level")
+    return seg, rules, _cuts(pipeline), suffix, closed
 
 
 def _declared_name(seg, name):
@@ -135,7 +137,7 @@ def rule_text(pipeline, name):
     >>> rule_text(pipe, "Other_Bucket")
     'ELSE (every row not matched above)'
     """
-    seg, rules, cuts, suffix = _rules_context(pipeline)
+    seg, rules, cuts, suffix, closed = _rules_context(pipeline)
     if rules is None:
         return ""
     declared, split, part = _declared_name(seg, name)
@@ -151,7 +153,8 @@ def rule_text(pipeline, name):
         text = "every remaining row"
     else:
         text = " AND ".join(
-            rules.describe_condition(c, cuts, suffix) for c in segment.conditions
+            rules.describe_condition(c, cuts, suffix, closed)
+            for c in segment.conditions
         )
     merged = [
         n

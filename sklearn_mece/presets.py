@@ -2,21 +2,26 @@
 
 The hierarchy is declared once, as plain data (:data:`CART_ABANDONER_RULES`);
 the thresholder's percentiles, the segmenter's rules, ``describe()``, the
-exporters and the command line all read that one declaration.
+exporters and the command line all read that one declaration. The columns it
+reads are listed once too (:data:`PRESET_COLUMNS`); ``columns=`` maps them to
+the data's own names.
 """
 
 import os
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from sklearn.pipeline import Pipeline
 
 from ._pipeline import find_steps, segment_step
-from ._rules import RuleSet, load_rules
-from ._scorer import SegmentScorer
+from ._rules import RuleSet, _rule_features, load_rules
+from ._scorer import SCORE_INPUTS, SegmentScorer
 from ._segmenter import HierarchicalSegmenter
 from ._thresholder import PercentileThresholder
 
 __all__ = [
     "CART_ABANDONER_RULES",
+    "PRESET_COLUMNS",
     "SegmentationPipeline",
     "describe_pipeline",
     "make_cart_abandoner_pipeline",
@@ -81,6 +86,75 @@ class SegmentationPipeline(Pipeline):
         return self
 
 
+_BY_POSITION = sorted(SCORE_INPUTS, key=lambda i: i.position)
+
+#: The columns the cart-abandoner preset reads, in the seed's order, with their
+#: meaning: the scorer's inputs (:data:`sklearn_mece._scorer.SCORE_INPUTS`),
+#: which :data:`CART_ABANDONER_RULES` also tests. ``columns=`` of
+#: :func:`make_cart_abandoner_pipeline` and of :class:`MECESegmentationEngine`
+#: and ``--map`` on the command line map these names to the user's.
+PRESET_COLUMNS = MappingProxyType({i.column: i.description for i in _BY_POSITION})
+
+#: The scorer parameter naming each preset column.
+_SCORER_PARAMS = MappingProxyType({i.column: i.param for i in _BY_POSITION})
+
+
+def _preset_columns_text(sep="; "):
+    """``name: meaning`` of every preset column, joined by ``sep``."""
+    return sep.join(f"{name}: {meaning}" for name, meaning in PRESET_COLUMNS.items())
+
+
+def _column_mapping(columns):
+    """Check ``columns=`` (preset column -> user column); a plain dict.
+
+    Raises
+    ------
+    TypeError
+        Not a mapping, or a user column that is not a string.
+    ValueError
+        A key that is not a preset column (the message lists them), an empty
+        name, or two preset columns that would read one column.
+    """
+    if columns is None:
+        return {}
+    if not isinstance(columns, Mapping):
+        raise TypeError(
+            "columns must be a mapping of the preset's column names to yours, "
+            f"e.g. {{'avg_order_value': 'history'}}; got {type(columns).__name__}."
+        )
+    unknown = [k for k in columns if k not in PRESET_COLUMNS]
+    if unknown:
+        reversed_ = [k for k in unknown if columns[k] in PRESET_COLUMNS]
+        hint = (
+            f" (did you mean {{{columns[reversed_[0]]!r}: {reversed_[0]!r}}}?)"
+            if reversed_
+            else ""
+        )
+        raise ValueError(
+            f"Unknown preset column(s) {', '.join(map(repr, unknown))} in columns; "
+            f"the keys are the preset's column names ({_preset_columns_text()}) "
+            f"and the values your column names{hint}."
+        )
+    for preset, user in columns.items():
+        if not isinstance(user, str):
+            raise TypeError(
+                f"columns[{preset!r}] must be the name of your column (a string), "
+                f"got {type(user).__name__} {user!r}."
+            )
+        if not user:
+            raise ValueError(f"columns[{preset!r}] must be a non-empty column name.")
+    read = {}
+    for preset in PRESET_COLUMNS:
+        user = columns.get(preset, preset)
+        if user in read:
+            raise ValueError(
+                f"columns: the preset columns {read[user]!r} and {preset!r} would "
+                f"both read the column {user!r}; map each to a column of its own."
+            )
+        read[user] = preset
+    return dict(columns)
+
+
 #: The seed's segment hierarchy over ``avg_order_value``, ``engagement_score``,
 #: ``profitability_score`` and ``days_since_last_order``.
 CART_ABANDONER_RULES = RuleSet.from_dict(
@@ -95,6 +169,13 @@ CART_ABANDONER_RULES = RuleSet.from_dict(
                 "percentiles": [40, 70],
             },
             "profitability_score": {"names": ["low", "high"], "percentiles": [70]},
+        },
+        # what the seed's features can be: a value outside gives a DomainWarning
+        "domains": {
+            "avg_order_value": {"min": 0},
+            "engagement_score": {"min": 0, "max": 1},
+            "profitability_score": {"min": 0, "max": 1},
+            "days_since_last_order": {"min": 0},
         },
         "segments": [
             {
@@ -160,7 +241,13 @@ CART_ABANDONER_RULES = RuleSet.from_dict(
 
 
 def make_cart_abandoner_pipeline(
-    min_size=500, max_size=20000, *, rules=None, scoring_weights=None, **params
+    min_size=500,
+    max_size=20000,
+    *,
+    rules=None,
+    scoring_weights=None,
+    columns=None,
+    **params,
 ):
     """The seed's segmentation as an unfitted scikit-learn Pipeline.
 
@@ -190,6 +277,16 @@ def make_cart_abandoner_pipeline(
         :data:`sklearn_mece._scorer.DEFAULT_WEIGHTS` (one weight per score
         dimension), passed to the scorer as ``scores__weights``; ``None``:
         those defaults.
+    columns : dict of str to str, default=None
+        Your names for the preset's columns (:data:`PRESET_COLUMNS`), keyed by
+        the preset's name: ``{"avg_order_value": "history",
+        "days_since_last_order": "recency"}``; columns not given keep the
+        preset's name. The rules are renamed (:meth:`RuleSet.rename`; with
+        ``rules=``, the features of those rules that are preset columns), so
+        the thresholder's percentiles, its level columns (``history_level``)
+        and the scorer's column parameters (``scores__aov_column``, ...) all
+        use your names; segment names and results are unchanged. A
+        ``scores__<input>_column`` in ``params`` still wins.
     **params
         Any ``step__param`` of the pipeline, e.g. ``thresholds__method="lower"``
         or ``segments__output="codes"``.
@@ -217,7 +314,25 @@ def make_cart_abandoner_pipeline(
     >>> report = pipe.named_steps["scores"].report_
     >>> report["score"].idxmax()
     'High_AOV_Premium'
+
+    Data with its own column names:
+
+    >>> mine = X.rename(columns={"avg_order_value": "history",
+    ...                          "days_since_last_order": "recency"})
+    >>> pipe = make_cart_abandoner_pipeline(
+    ...     min_size=50,
+    ...     columns={"avg_order_value": "history", "days_since_last_order": "recency"})
+    >>> mine_out = pipe.fit_transform(mine)
+    >>> "history_level" in mine_out, pipe.named_steps["scores"].aov_column
+    (True, 'history')
+    >>> bool((mine_out["segment"] == out["segment"]).all())
+    True
+    >>> make_cart_abandoner_pipeline(columns={"aov": "history"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown preset column(s) 'aov' in columns; the keys are the preset's column names (avg_order_value: Average order value; ...) and the values your column names.
     """
+    columns = _column_mapping(columns)
     if rules is None:
         rules = CART_ABANDONER_RULES
     elif isinstance(rules, (str, os.PathLike)):
@@ -228,6 +343,12 @@ def make_cart_abandoner_pipeline(
         raise ValueError(
             "The rules declare no percentiles under 'levels'; the thresholder "
             "needs at least one feature with percentiles."
+        )
+    if columns:
+        suffix = params.get("segments__level_suffix", "_level")
+        named = _rule_features(rules, suffix)
+        rules = rules.rename(
+            {k: v for k, v in columns.items() if k in named}, suffix=suffix
         )
     pipe = SegmentationPipeline(
         [
@@ -253,6 +374,7 @@ def make_cart_abandoner_pipeline(
                     weights=scoring_weights,
                     tier_output="names",
                     select_by_name=True,
+                    **{_SCORER_PARAMS[k]: v for k, v in columns.items()},
                 ),
             ),
         ]
@@ -284,6 +406,7 @@ def describe_pipeline(pipeline):
        - avg_order_value is high (avg_order_value >= ...)
     """
     thresholds = find_steps(pipeline).thresholder
-    cuts = getattr(thresholds, "cuts_", None)
     seg = segment_step(pipeline)
-    return seg.describe() if cuts is None else seg.describe(cuts=cuts)
+    if getattr(thresholds, "cuts_", None) is None:
+        return seg.describe()
+    return seg.describe(cuts=thresholds)

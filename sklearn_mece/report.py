@@ -566,7 +566,7 @@ def _thresholds_html(pipeline):
 
 
 def _rules_html(pipeline, report):
-    seg, rules, cuts, suffix = _rules_context(pipeline)
+    seg, rules, cuts, suffix, closed = _rules_context(pipeline)
     if rules is None:
         return "<p class='muted'>This segmenter has no declared rules.</p>"
     merge_map = getattr(seg, "merge_map_", {})
@@ -590,7 +590,7 @@ def _rules_html(pipeline, report):
             conds = ["<li>every remaining row</li>"]
         else:
             conds = [
-                f"<li>{_e(rules.describe_condition(c, cuts, suffix))}</li>"
+                f"<li>{_e(rules.describe_condition(c, cuts, suffix, closed))}</li>"
                 for c in segment.conditions
             ]
         body = f"<ul>{''.join(conds)}</ul>"
@@ -793,10 +793,11 @@ def html_report(pipeline, X, *, report=None, mece=None, title=None):
     describe = getattr(seg, "describe", None)
     rules_text = ""
     if describe is not None:
-        cuts = _cuts(pipeline)
+        thresholds = find_steps(pipeline).thresholder
+        has_cuts = getattr(thresholds, "cuts_", None) is not None
         rules_text = (
             "<details><summary>rule tree as text</summary><pre>"
-            f"{_e(describe(cuts=cuts) if cuts is not None else describe())}"
+            f"{_e(describe(cuts=thresholds) if has_cuts else describe())}"
             "</pre></details>"
         )
     body = [

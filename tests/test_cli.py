@@ -785,3 +785,198 @@ def test_scorer_parameters_follow_the_scorer_step_whatever_its_name():
     assert present == ["avg_order_value", "engagement_score"]  # the seed's order
     scorer = renamed.named_steps["s2"]
     assert scorer.profitability_column is None and scorer.recency_column is None
+
+
+# ---------------------------------------------------------------------------------
+# --map: your column names
+# ---------------------------------------------------------------------------------
+YOURS = {"avg_order_value": "history", "days_since_last_order": "recency"}
+MAP_ARGS = [
+    "--map",
+    "history=avg_order_value",
+    "--map",
+    "recency=days_since_last_order",
+]
+
+
+@pytest.fixture
+def renamed_csv(users, tmp_path):
+    path = tmp_path / "mine.csv"
+    users.rename(columns=YOURS).to_csv(path, index=False)
+    return path
+
+
+def test_map_gives_the_same_segments_as_the_preset_names(
+    capsys, csv_path, renamed_csv, tmp_path
+):
+    common = ["--min-size", 50, "--id-col", "user_id", "-q", "--no-html"]
+    code, _, stderr = _run(
+        capsys, "segment", csv_path, "--out", tmp_path / "a", *common
+    )
+    assert code == 0, stderr
+    model = tmp_path / "mine.skops"
+    code, stdout, stderr = _run(
+        capsys,
+        "segment",
+        renamed_csv,
+        "--out",
+        tmp_path / "b",
+        *MAP_ARGS,
+        "--model",
+        model,
+        *common,
+    )
+    assert code == 0, stderr
+    assert "mean_history" in stdout  # the printed table follows the mapping
+    expected = pd.read_csv(tmp_path / "a" / "assignments.csv")
+    got = pd.read_csv(tmp_path / "b" / "assignments.csv")
+    pd.testing.assert_frame_equal(got, expected)
+    report = pd.read_csv(tmp_path / "b" / "segments.csv")
+    assert report.loc[0, "rule"].startswith("history is high")
+    pd.testing.assert_series_equal(
+        report["score"], pd.read_csv(tmp_path / "a" / "segments.csv")["score"]
+    )
+    # the saved model reads your names: apply needs no --map
+    code, _, stderr = _run(
+        capsys, "apply", renamed_csv, "--model", model, "--out", tmp_path / "c", "-q"
+    )
+    assert code == 0, stderr
+    applied = pd.read_csv(tmp_path / "c" / "assignments.csv")
+    assert applied["segment"].tolist() == expected["segment"].tolist()
+
+
+def test_map_with_a_rules_file(capsys, renamed_csv, tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps(
+            {
+                "levels": {
+                    "avg_order_value": {"names": ["s", "b"], "percentiles": [80]}
+                },
+                "segments": [
+                    {"name": "Big", "when": [["avg_order_value", "==", "b"]]},
+                    {"name": "Recent", "when": [["days_since_last_order", "<=", 14]]},
+                ],
+            }
+        )
+    )
+    code, _, stderr = _run(
+        capsys,
+        "segment",
+        renamed_csv,
+        "--out",
+        tmp_path / "o",
+        "--rules",
+        rules,
+        *MAP_ARGS,
+        "--min-size",
+        0,
+        "--no-html",
+    )
+    assert code == 0, stderr
+    report = pd.read_csv(tmp_path / "o" / "segments.csv")
+    assert report["segment"].tolist() == ["Big", "Recent", "Other"]
+    assert report.loc[1, "rule"] == "recency <= 14"
+
+
+@pytest.mark.parametrize(
+    "maps, match",
+    [
+        (["history"], "'history' is not YOUR_COLUMN=PRESET_COLUMN"),
+        (["=avg_order_value"], "is not YOUR_COLUMN=PRESET_COLUMN"),
+        (["history="], "is not YOUR_COLUMN=PRESET_COLUMN"),
+        (
+            ["history=aov"],
+            "'aov' is not a preset column; the preset's columns are avg_order_value, "
+            "engagement_score, profitability_score, days_since_last_order",
+        ),
+        (["avg_order_value=history"], "did you mean --map history=avg_order_value"),
+        (
+            ["history=avg_order_value", "h2=avg_order_value"],
+            "the preset column 'avg_order_value' is mapped twice",
+        ),
+        (
+            ["history=avg_order_value", "history=engagement_score"],
+            "your column 'history' is mapped twice",
+        ),
+    ],
+)
+def test_malformed_map_is_an_argparse_error(capsys, renamed_csv, tmp_path, maps, match):
+    argv = ["segment", renamed_csv, "--out", tmp_path / "o"]
+    for item in maps:
+        argv += ["--map", item]
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --map" in err and match in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_map_onto_a_column_the_preset_reads_is_refused(capsys, csv_path, tmp_path):
+    code, _, stderr = _run(
+        capsys,
+        "segment",
+        csv_path,
+        "--out",
+        tmp_path / "o",
+        "--map",
+        "engagement_score=avg_order_value",
+    )
+    assert code == 2
+    line = _error_line(stderr)
+    assert "--map" in line and "would both read the column 'engagement_score'" in line
+
+
+def test_missing_column_suggests_map(capsys, renamed_csv, tmp_path):
+    code, _, stderr = _run(capsys, "segment", renamed_csv, "--out", tmp_path / "o")
+    assert code == 2
+    line = _error_line(stderr)
+    assert "missing column(s) 'avg_order_value', 'days_since_last_order'" in line
+    assert "'avg_order_value' is the preset's column for average order value" in line
+    assert "pass --map YOUR_COLUMN=avg_order_value" in line
+
+    # a mapped name the data does not have is named with its --map
+    code, _, stderr = _run(
+        capsys,
+        "segment",
+        renamed_csv,
+        "--out",
+        tmp_path / "o",
+        "--map",
+        "hist=avg_order_value",
+        "--map",
+        "recency=days_since_last_order",
+    )
+    assert code == 2
+    line = _error_line(stderr)
+    assert "missing column(s) 'hist'" in line
+    assert "given by --map hist=avg_order_value" in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not HILLSTROM.is_file(), reason="Hillstrom data not available")
+def test_hillstrom_needs_engagement_and_profitability(capsys, tmp_path):
+    code, _, stderr = _run(
+        capsys, "segment", HILLSTROM, "--out", tmp_path / "o", *MAP_ARGS
+    )
+    assert code == 2
+    line = _error_line(stderr)
+    assert "missing column(s) 'engagement_score', 'profitability_score'" in line
+    assert "--map YOUR_COLUMN=engagement_score" in line
+
+
+def test_segment_help_lists_the_preset_columns_and_map(capsys):
+    from sklearn_mece.presets import PRESET_COLUMNS
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["segment", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--map YOUR_COLUMN=PRESET_COLUMN" in text
+    for name, meaning in PRESET_COLUMNS.items():
+        line = next(line for line in text.splitlines() if line.strip().startswith(name))
+        assert meaning in line, line
+    # laid out as written, not re-wrapped
+    assert "  sklearn-mece segment data.csv --out out \\\n" in text
+    assert "--map history=avg_order_value --map recency=days_since_last_order" in text

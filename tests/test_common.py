@@ -46,6 +46,7 @@ from sklearn_mece import (
     PercentileThresholder,
     SegmentScorer,
 )
+from sklearn_mece._rfm import rfm_rules
 
 RULES = [
     {"name": "high_x0", "when": [[0, ">=", 0.5]]},
@@ -78,6 +79,7 @@ def _estimators():
         ),
         PercentileThresholder(percentiles=(10, 50, 90), method="averaged_inverted_cdf"),
         PercentileThresholder(percentiles=(20, 80), method="hazen"),
+        PercentileThresholder(percentiles=(20, 40, 60, 80), closed="right"),
         PercentileThresholder(
             percentiles={0: (50,)}, method="inverted_cdf", select_by_name=True
         ),
@@ -92,6 +94,9 @@ def _estimators():
         # text tests need text columns, which the checks never feed (a text test
         # of a numeric column is an error at fit): the text parameter on numbers
         HierarchicalSegmenter(RULES, unknown_category="error"),
+        # the RFM preset's segment table on R and FM score columns (the checks'
+        # data may have two columns only)
+        HierarchicalSegmenter(rfm_rules(0, 1, 1, scores=True).to_dict()),
         # ClusterSegmenter
         ClusterSegmenter(),
         ClusterSegmenter(AgglomerativeClustering(3)),

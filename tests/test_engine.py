@@ -169,3 +169,68 @@ def test_pipeline_is_the_fitted_object_to_ship(run, tmp_path):
     loaded = sklearn_mece.load(path)
     raw = universe_df.drop(columns=["segment", "segment_score", "segment_tier"])
     assert loaded.transform(raw)["segment"].equals(universe_df["segment"])
+
+
+# ---------------------------------------------------------------------------------
+# your column names
+# ---------------------------------------------------------------------------------
+HILLSTROM_NAMES = {"avg_order_value": "history", "days_since_last_order": "recency"}
+
+
+def _segments_without_rules(segments):
+    return [{k: v for k, v in s.items() if k != "rule"} for s in segments]
+
+
+def test_columns_reach_the_pipeline_and_the_report():
+    data = make_cart_abandoners(8_000, random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        default = MECESegmentationEngine(min_segment_size=200)
+        expected, expected_df = default.run_segmentation(data)
+        engine = MECESegmentationEngine(min_segment_size=200, columns=HILLSTROM_NAMES)
+        segments, universe_df = engine.run_segmentation(
+            data.rename(columns=HILLSTROM_NAMES)
+        )
+    assert engine.columns == HILLSTROM_NAMES
+    scorer = engine.pipeline_.named_steps["scores"]
+    assert (scorer.aov_column, scorer.recency_column) == ("history", "recency")
+    # the script's vocabulary (mean_aov, ...) whatever the columns are called
+    assert _segments_without_rules(segments) == _segments_without_rules(expected)
+    assert segments[0]["rule"].startswith("history is high (history >=")
+    for column in ("segment", "segment_score", "segment_tier"):
+        assert universe_df[column].equals(expected_df[column])
+    assert "history" in universe_df and "avg_order_value" not in universe_df
+
+
+def test_columns_with_mock_data():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, _ = MECESegmentationEngine(
+            n_users=5_000, min_segment_size=100, random_state=0
+        ).run_segmentation()
+        engine = MECESegmentationEngine(
+            n_users=5_000, min_segment_size=100, random_state=0, columns=HILLSTROM_NAMES
+        )
+        segments, universe_df = engine.run_segmentation()
+    assert {"history", "recency"} <= set(universe_df.columns)
+    assert _segments_without_rules(segments) == _segments_without_rules(expected)
+
+
+def test_missing_or_bad_columns_are_named():
+    data = make_cart_abandoners(2_000, random_state=0)
+    mine = data.rename(columns=HILLSTROM_NAMES)
+    with pytest.raises(ValueError, match=r"no column 'avg_order_value' \(Average"):
+        MECESegmentationEngine().run_segmentation(mine)
+    with pytest.raises(ValueError, match=r"columns=\{'avg_order_value': 'your_column'"):
+        MECESegmentationEngine().run_segmentation(mine)
+    with pytest.raises(
+        ValueError, match="'hist' .*maps the preset's 'avg_order_value'"
+    ):
+        MECESegmentationEngine(columns={"avg_order_value": "hist"}).run_segmentation(
+            mine
+        )
+    with pytest.raises(ValueError, match=r"Unknown preset column\(s\) 'aov'"):
+        MECESegmentationEngine(columns={"aov": "history"}).run_segmentation(mine)
+    # __init__ only stores the parameter
+    engine = MECESegmentationEngine(columns={"aov": "history"})
+    assert engine.columns == {"aov": "history"}

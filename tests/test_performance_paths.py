@@ -396,3 +396,32 @@ def test_nested_run_does_not_deadlock(monkeypatch):
         lambda lo, hi: sum(_backend.run_in_slices(lambda a, b: b - a, 100)), 100
     )
     assert inner == [100] * len(_backend.row_slices(100))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("closed", ["left", "right"])
+def test_closed_puts_values_on_a_cut_on_its_side(engine, closed, monkeypatch):
+    # values exactly on the cuts (rounded data), -0.0 / +0.0 at a zero cut,
+    # and groups: "right" is value > cut in every path, "left" value >= cut
+    monkeypatch.setattr(_backend, "NUMBA_MIN_ROWS", 0 if engine == "numba" else 10**12)
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(0, 2, 60_000), 1)
+    x[:100] = -0.0
+    x[100:200] = 0.0
+    X = pd.DataFrame({"x": x, "g": rng.choice(["a", "b"], x.size)})
+    cut_values = {"x": [-1.0, 0.0, 1.5]}
+    t = PercentileThresholder(
+        (20, 50, 80), columns=["x"], cut_values=cut_values, closed=closed
+    ).fit(X)
+    codes = t.transform(X)[:, -1].astype(int)
+    cuts = np.asarray(cut_values["x"])
+    side = "right" if closed == "left" else "left"
+    np.testing.assert_array_equal(codes, np.searchsorted(cuts, x, side=side))
+    # learned per-group cuts take the same side
+    g = PercentileThresholder((20, 50, 80), columns=["x"], groupby="g", closed=closed)
+    g.fit(X)
+    grouped = g.transform(X)[:, -1].astype(int)
+    for k, group in enumerate(g.groups_):
+        rows = (X["g"] == group).to_numpy()
+        expected = np.searchsorted(g.group_cuts_["x"][k], x[rows], side=side)
+        np.testing.assert_array_equal(grouped[rows], expected)

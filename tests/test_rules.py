@@ -179,3 +179,30 @@ def test_an_unknown_operator_is_a_value_error_at_every_size(n_rows):
         seg.transform(X)
     with pytest.raises(ValueError, match="unknown operator '~'"):
         seg._rule_index_reference(X)
+
+
+def test_describe_says_on_which_side_of_a_cut_ties_fall():
+    import pandas as pd
+
+    from sklearn_mece import PercentileThresholder, make_rfm_pipeline
+
+    rules = RuleSet.from_dict(
+        {
+            "levels": {"n": {"names": ["low", "mid", "high"], "percentiles": [40, 80]}},
+            "segments": [{"name": "Mid", "when": [["n", "==", "mid"]]}],
+        }
+    )
+    cuts = {"n": [1.0, 3.0]}
+    assert "1 <= n < 3" in rules.describe(cuts=cuts)
+    assert "1 < n <= 3" in rules.describe(cuts=cuts, closed="right")
+    X = pd.DataFrame({"n": [1.0, 1, 1, 2, 3, 4, 5, 6, 7, 9]})
+    t = PercentileThresholder({"n": [40, 80]}, closed="right").fit(X)
+    from sklearn_mece import HierarchicalSegmenter
+
+    seg = HierarchicalSegmenter(rules.to_dict()).fit(
+        t.set_output(transform="pandas").transform(X)
+    )
+    assert "(2.6 < n <= 6.2)" in seg.describe(cuts=t)
+    # the RFM preset is right-closed and its descriptions say so
+    pipe = make_rfm_pipeline()
+    assert pipe.named_steps["thresholds"].closed == "right"
