@@ -90,6 +90,29 @@ def nonfinite_counts(values, engine=None):
     )
 
 
+def outside_count(values, lo, hi, engine=None):
+    """Number of values below ``lo`` or above ``hi`` (NaN is never counted).
+
+    Examples
+    --------
+    >>> outside_count(np.array([-1.0, 0.0, 2.0, np.nan]), 0.0, 1.0)
+    2
+    """
+    n = values.shape[0]
+    if engine_for(n, engine) == "numba":
+        k = _backend.numba_kernels()
+        values = _backend.readonly(values)
+        res = _backend.run_in_slices(
+            lambda a, b: k.outside_count(values[a:b], lo, hi), n
+        )
+        return int(sum(res))
+    count = 0
+    for s in _blocks(n):
+        chunk = values[s : s + BLOCK]
+        count += int(np.count_nonzero((chunk < lo) | (chunk > hi)))
+    return count
+
+
 def level_codes(values, cuts, out=None, engine=None):
     """Level codes of a float64 column and its NaN / infinite counts.
 

@@ -69,6 +69,15 @@ def nonfinite_counts(x):
 
 
 @_jit()
+def outside_count(x, lo, hi):
+    n = 0
+    for i in range(x.shape[0]):
+        v = x[i]
+        n += (v < lo) | (v > hi)
+    return n
+
+
+@_jit()
 def level_codes_1(x, c0, out):
     bad = 0
     for i in range(x.shape[0]):

@@ -20,6 +20,7 @@ from ._operators import get_operator
 from ._rules import (
     CompiledVariable,
     RuleSet,
+    _domain_bounds,
     build_table,
     compile_rules,
     first_match,
@@ -213,7 +214,9 @@ class HierarchicalSegmenter(SegmentOutputMixin):
         ``PSI = sum((a - e) * ln(a / e))`` (shares below ``1e-4`` count as
         ``1e-4``); above this threshold one :class:`PopulationShiftWarning`
         names the columns. ``0.25`` is the usual mark of a significant shift
-        (``0.1`` to ``0.25``: moderate). ``None``: no check.
+        (``0.1`` to ``0.25``: moderate). A batch above 131,072 rows is
+        compared on a seeded uniform sample of that many rows. ``None``: no
+        check.
 
     Attributes
     ----------
@@ -443,8 +446,9 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             self._finish_fit(None, n_rows, counts=counts)
         return X, rule_index
 
-    def _level_counts_now(self, X):
-        """Rows per level code of every level column (missing rows left out)."""
+    def _level_counts_now(self, X, rows=None):
+        """Rows per level code of every level column (missing rows left out),
+        over ``rows`` only when given."""
         counts = {}
         for var in self._variables:
             if var.kind != "level" or str(var.column) in counts:
@@ -453,34 +457,32 @@ class HierarchicalSegmenter(SegmentOutputMixin):
             arr = arr.to_numpy() if isinstance(arr, pd.Series) else np.asarray(arr)
             if arr.dtype.kind not in "iu":  # float or object codes: checked slots
                 arr = self._slots(X, var) - 1
+            if rows is not None:
+                arr = arr[rows]
             counts[str(var.column)] = _kernels.bincount(arr, var.n_levels)
         return counts
 
     def _check_domains(self, X, when):
-        domains = RuleSet.from_dict(self.rules_).domains if self.rules_ else {}
+        declared = (self.rules_ or {}).get("domains", {})
         names = getattr(self, "feature_names_in_", None)
-        for column, (lo, hi) in domains.items():
+        for column, bounds in declared.items():
             if names is None or column not in names:
                 continue  # e.g. only level columns reach this step
+            lo, hi = _domain_bounds(bounds)
             values = column_as_float(
                 self._column(X, self._resolve_column(column, "domain column")), column
             )
             lo_ = -np.inf if lo is None else lo
             hi_ = np.inf if hi is None else hi
-            if (
-                lo_ <= np.nanmin(values, initial=np.inf)
-                and np.nanmax(values, initial=-np.inf) <= hi_
-            ):
-                continue
-            outside = (values < lo_) | (values > hi_)
-            n_out = int(np.count_nonzero(outside))
+            n_out = _kernels.outside_count(values, lo_, hi_)
             if n_out:
+                example = float(values[(values < lo_) | (values > hi_)][0])
                 left = "(-inf" if lo is None else f"[{lo}"
                 right = "inf)" if hi is None else f"{hi}]"
                 warn_user(
                     f"Column {column!r}: {n_out} value(s) outside its declared "
-                    f"domain {left}, {right} at {when}, e.g. {float(values[outside][0])!r}; "
-                    "they are segmented as they are (check the data or the domain).",
+                    f"domain {left}, {right} at {when}, e.g. {example!r}; they are "
+                    "segmented as they are (check the data or the domain).",
                     DomainWarning,
                 )
 

@@ -231,3 +231,16 @@ def test_a_domain_for_a_column_the_step_does_not_see_is_not_checked():
         warnings.simplefilter("error", DomainWarning)
         seg = HierarchicalSegmenter(rules).fit(pd.DataFrame({"days": [1.0, 40.0]}))
     assert seg.predict(pd.DataFrame({"days": [3.0]})).tolist() == ["Recent"]
+
+
+def test_a_large_batch_is_compared_on_a_sample(mock, monkeypatch):
+    from sklearn_mece import _segment_base
+
+    monkeypatch.setattr(_segment_base, "SHIFT_SAMPLE_ROWS", 2_000)
+    pipe = make_cart_abandoner_pipeline(min_size=0).fit(mock)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PopulationShiftWarning)
+        pipe.transform(make_cart_abandoners(20_000, random_state=3))
+    shifted = mock.assign(avg_order_value=mock["avg_order_value"] * 5)
+    with pytest.warns(PopulationShiftWarning, match="'avg_order_value_level'"):
+        pipe.transform(shifted)
