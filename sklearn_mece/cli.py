@@ -1,4 +1,4 @@
-"""Command line: ``sklearn-mece demo | segment | apply`` (also ``python -m sklearn_mece``).
+"""Command line: ``sklearn-mece demo | segment | apply | sql`` (also ``python -m sklearn_mece``).
 
 ``demo``
     Segments mock cart abandoners end to end and writes the exports and the
@@ -12,6 +12,9 @@
     under your name (``--map history=avg_order_value``).
 ``apply --model PATH INPUT --out DIR``
     Labels new data with a saved pipeline and writes ``assignments.csv``.
+``sql --model PATH --table NAME [--dialect D] [--id-col COL ...] [--levels]``
+    Prints one SQL ``SELECT`` that segments every row of a table as the saved
+    pipeline does (:func:`sklearn_mece.sql.to_sql`).
 
 Errors (missing column, unreadable file, bad rules file, bad model file) are
 printed as one line, ``sklearn-mece: error: ...``, on stderr with exit code 2.
@@ -845,6 +848,24 @@ def _cmd_apply(args, out=None):
     return 0
 
 
+def _cmd_sql(args, out=None):
+    from .sql import to_sql
+
+    out = sys.stdout if out is None else out
+    progress = _Progress(quiet=True)  # stdout is the query; warnings on stderr
+    with _warnings_to(progress):
+        model = _load_model(args.model)
+    query = to_sql(
+        model,
+        args.table,
+        dialect=args.dialect,
+        id_columns=args.id_col or None,
+        levels=args.levels,
+    )
+    print(query, file=out)
+    return 0
+
+
 # ---------------------------------------------------------------------------------
 # parser
 # ---------------------------------------------------------------------------------
@@ -1039,6 +1060,33 @@ def build_parser():
     )
     common(app)
     app.set_defaults(func=_cmd_apply)
+
+    from .sql import DIALECTS
+
+    sql = sub.add_parser(
+        "sql",
+        help="print the SQL SELECT that segments a table as a saved model does",
+        description="Print one SQL SELECT returning, for every row of --table, the "
+        "--id-col columns, the segment and (with a scorer) its score and tier, "
+        "exactly as the model saved by 'segment --model' labels them.",
+    )
+    sql.add_argument("--model", required=True, help="a .skops file from segment")
+    sql.add_argument(
+        "--table", required=True, help="table or view to read: NAME or SCHEMA.NAME"
+    )
+    sql.add_argument(
+        "--dialect", choices=DIALECTS, default="duckdb", help="SQL dialect"
+    )
+    sql.add_argument(
+        "--id-col",
+        action="append",
+        metavar="COL",
+        help="column returned with each row (repeatable)",
+    )
+    sql.add_argument(
+        "--levels", action="store_true", help="also return the level columns"
+    )
+    sql.set_defaults(func=_cmd_sql)
     return parser
 
 
