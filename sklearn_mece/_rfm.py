@@ -33,9 +33,7 @@ import numbers
 import numpy as np
 
 from ._rules import RuleSet
-from ._segmenter import HierarchicalSegmenter
-from ._thresholder import PercentileThresholder
-from .presets import SegmentationPipeline
+from .presets import _preset_pipeline
 
 #: The percentiles behind the five scores of each dimension (quintiles).
 RFM_PERCENTILES = (20.0, 40.0, 60.0, 80.0)
@@ -487,29 +485,4 @@ def make_rfm_pipeline(
     [1. 2. 3. 5.]
     """
     rules = rfm_rules(recency, frequency, monetary)
-    pipe = SegmentationPipeline(
-        [
-            (
-                "thresholds",
-                PercentileThresholder(
-                    percentiles=rules.percentiles(),
-                    select_by_name=True,
-                    closed="right",
-                ),
-            ),
-            (
-                "segments",
-                HierarchicalSegmenter(
-                    rules.to_dict(),
-                    min_size=min_size,
-                    max_size=max_size,
-                    output="names",
-                    select_by_name=True,
-                ),
-            ),
-        ]
-    )
-    pipe.set_output(transform="pandas")
-    if params:
-        pipe.set_params(**params)
-    return pipe
+    return _preset_pipeline(rules, min_size, max_size, closed="right", **params)

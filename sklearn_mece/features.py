@@ -11,6 +11,7 @@ indexed by customer id, and are vectorised (hash-based ``factorize``, then
 over customers or orders.
 """
 
+import datetime
 import numbers
 
 import numpy as np
@@ -112,8 +113,9 @@ def customer_features(
         The "now" of the features. Lines at or after it are ignored. Default:
         midnight at the start of the calendar day after the latest time of
         the log (in the column's time zone when it has one), so that the last
-        day counts whole and a purchase that day has
-        ``days_since_last_order == 0``.
+        day counts whole: a purchase during that day has
+        ``days_since_last_order == 0`` (1 when it is stamped at midnight, as
+        in a log of dates without times).
     quantity : str, optional
         Column of quantities, for logs that record returns with a negative
         quantity but a positive amount: a line with a negative quantity and a
@@ -204,8 +206,10 @@ def customer_features(
 
     **Days.** ``days_since_last_order`` and ``tenure_days`` are whole days
     (floor) of 24 hours from ``last_order`` and ``first_order`` to
-    ``snapshot``; with the default snapshot an order on the last day of the
-    log is 0 days old.
+    ``snapshot``. With the default snapshot an order placed during the last
+    day of the log is 0 days old; in a log of dates without times (every
+    line at midnight) a full day separates the last day's orders from the
+    snapshot, so they are 1 day old (subtract 1 to count calendar days).
 
     **Scores.** Both scores are percentile ranks among the customers of the
     result, the mid-rank empirical percentile that
@@ -712,11 +716,19 @@ def _event_values(values, name):
 
 
 def _same_value(a, b):
-    return type(a) is type(b) and a == b
+    # 1, 1.0, numpy's 1 and True name the same event value: equal is the same
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _window(window):
-    if isinstance(window, numbers.Real) and not isinstance(window, bool):
+    if isinstance(window, str) and window.strip().replace(".", "", 1).isdigit():
+        span = None  # "7" would be 7 nanoseconds: a unit is required
+    elif isinstance(window, (np.timedelta64, datetime.timedelta)):
+        span = pd.Timedelta(window)
+    elif isinstance(window, numbers.Real) and not isinstance(window, bool):
         span = pd.Timedelta(days=float(window)) if np.isfinite(window) else None
     else:
         try:
@@ -726,7 +738,7 @@ def _window(window):
     if span is None or span is pd.NaT or not span > pd.Timedelta(0):
         raise ValueError(
             f"window must be a positive duration ('7D', a timedelta or a number of "
-            f"days), got {window!r}."
+            f"days; a text needs its unit), got {window!r}."
         )
     return span.as_unit("ns").value
 

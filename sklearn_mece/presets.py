@@ -350,35 +350,52 @@ def make_cart_abandoner_pipeline(
         rules = rules.rename(
             {k: v for k, v in columns.items() if k in named}, suffix=suffix
         )
-    pipe = SegmentationPipeline(
-        [
-            (
-                "thresholds",
-                PercentileThresholder(
-                    percentiles=rules.percentiles(), select_by_name=True
-                ),
-            ),
-            (
-                "segments",
-                HierarchicalSegmenter(
-                    rules.to_dict(),
-                    min_size=min_size,
-                    max_size=max_size,
-                    output="names",
-                    select_by_name=True,
-                ),
-            ),
-            (
-                "scores",
-                SegmentScorer(
-                    weights=scoring_weights,
-                    tier_output="names",
-                    select_by_name=True,
-                    **{_SCORER_PARAMS[k]: v for k, v in columns.items()},
-                ),
-            ),
-        ]
+    scorer = SegmentScorer(
+        weights=scoring_weights,
+        tier_output="names",
+        select_by_name=True,
+        **{_SCORER_PARAMS[k]: v for k, v in columns.items()},
     )
+    return _preset_pipeline(rules, min_size, max_size, scorer=scorer, **params)
+
+
+def _preset_pipeline(
+    rules, min_size, max_size, *, scorer=None, closed="left", **params
+):
+    """The steps every preset is made of: thresholds, segments, optional scores.
+
+    The thresholder learns the percentiles ``rules`` declare (columns selected
+    by name, ``closed`` ties); the segment step applies ``rules`` with the size
+    limits and names output; ``scorer`` (a :class:`SegmentScorer`) is the third
+    step when given. pandas output; ``params`` are ``step__param`` settings.
+
+    Examples
+    --------
+    >>> from sklearn_mece.presets import CART_ABANDONER_RULES, _preset_pipeline
+    >>> [name for name, _ in _preset_pipeline(CART_ABANDONER_RULES, 0, None).steps]
+    ['thresholds', 'segments']
+    """
+    steps = [
+        (
+            "thresholds",
+            PercentileThresholder(
+                percentiles=rules.percentiles(), select_by_name=True, closed=closed
+            ),
+        ),
+        (
+            "segments",
+            HierarchicalSegmenter(
+                rules.to_dict(),
+                min_size=min_size,
+                max_size=max_size,
+                output="names",
+                select_by_name=True,
+            ),
+        ),
+    ]
+    if scorer is not None:
+        steps.append(("scores", scorer))
+    pipe = SegmentationPipeline(steps)
     pipe.set_output(transform="pandas")
     if params:
         pipe.set_params(**params)

@@ -69,7 +69,8 @@ compared column (``ABS(x) > 1.7976931348623157e308``), a level column holding
 something else than level codes, a text value unseen at fit with
 ``unknown_category="error"``, a group unseen at fit with
 ``unseen_group="error"``, a missing split value in a split segment without
-``nan_segment``. ``SELECT ... WHERE segment IS NULL`` finds them.
+``nan_segment``, and on SQLite (which stores any value in any column) a text
+value in a numeric column. ``SELECT ... WHERE segment IS NULL`` finds them.
 
 A segment the scorer did not see at fit gets a ``NULL`` score; its tier is
 ``0`` with ``handle_unknown="nan"`` and ``tier_output="codes"`` (as
@@ -160,6 +161,7 @@ class _Sql:
         _, self.exp = _require_sqlglot()
         self.dialect = dialect
         self.nan_test = _NAN_TEST[dialect]
+        self.source = None  # alias of the table read, once to_sql names it
 
     # identifiers and literals
     def ident(self, name):
@@ -170,6 +172,12 @@ class _Sql:
         return exp.Column(
             this=self.ident(name), table=None if table is None else self.ident(table)
         )
+
+    def src(self, name):
+        """A column of the table read, qualified by its alias: SQLite reads an
+        unqualified double-quoted name that matches no column as a string
+        literal, a qualified one is an error ("no such column")."""
+        return self.col(name, table=self.source)
 
     def table(self, table):
         exp = self.exp
@@ -264,7 +272,21 @@ class _Sql:
 
     # predicates
     def as_double(self, expr):
-        return self.exp.Cast(this=expr, to=self.double_type())
+        exp = self.exp
+        cast = exp.Cast(this=expr, to=self.double_type())
+        if self.dialect != "sqlite":
+            return cast
+        # SQLite stores text in any column and casts it to 0.0: a value that is
+        # not a number reads as infinity instead, which is refused (NULL
+        # segment), as transform refuses text in a numeric column
+        typed = exp.Anonymous(this="typeof", expressions=[expr.copy()])
+        number = exp.In(
+            this=typed,
+            expressions=[self.string(t) for t in ("integer", "real", "null")],
+        )
+        return exp.Case(
+            ifs=[exp.If(this=number, true=cast)], default=exp.Literal.number("1e999")
+        )
 
     def is_nan(self, expr):
         exp = self.exp
@@ -438,11 +460,11 @@ class _Names:
 
 def _level_expr(q, thresholder, name, column):
     """Level code of a thresholded column: -1 missing, NULL refused (as transform)."""
-    x = q.as_double(q.col(column))
+    x = q.as_double(q.src(column))
     cuts = [float(c) for c in thresholder.cuts_[name]]
     groups = None
     if thresholder.groupby is not None:
-        gcol = q.col(thresholder.feature_names_in_[thresholder.groupby_position_])
+        gcol = q.src(thresholder.feature_names_in_[thresholder.groupby_position_])
         groups = (gcol, thresholder.groups_, thresholder.group_cuts_[name])
 
     def cut(j):
@@ -489,6 +511,8 @@ def _build(pipeline, table, dialect, id_columns, levels):
     id_columns = list(id_columns)
     names_of = _Names()
     source = q.table(table)
+    q.source = names_of("src")
+    source.set("alias", exp.TableAlias(this=q.ident(q.source)))
 
     # layer 1: raw reads, level codes
     inner = {}  # key -> (alias, expression)
@@ -518,7 +542,7 @@ def _build(pipeline, table, dialect, id_columns, levels):
                 tests.append(("num", q.as_double(codes)))
             continue
         if var.kind == "text":
-            value = read(("text", column), "t", lambda c=column: q.col(c))
+            value = read(("text", column), "t", lambda c=column: q.src(c))
             missing.append(q.is_null(value))
             if seg.unknown_category == "error":
                 known = list(
@@ -536,7 +560,7 @@ def _build(pipeline, table, dialect, id_columns, levels):
                 )
             tests.append(("text", value))
             continue
-        value = read(("num", column), "n", lambda c=column: q.as_double(q.col(c)))
+        value = read(("num", column), "n", lambda c=column: q.as_double(q.src(c)))
         if var.kind == "level":  # level codes read from the table
             missing.append(
                 q.paren_or(
@@ -601,7 +625,7 @@ def _build(pipeline, table, dialect, id_columns, levels):
         value = read(
             ("num", split["column"]),
             "n",
-            lambda c=split["column"]: q.as_double(q.col(c)),
+            lambda c=split["column"]: q.as_double(q.src(c)),
         )
         ifs = [(q.missing(value), exp.Null() if nan_code is None else out(nan_code))]
         cuts = split["cuts"]
@@ -641,7 +665,9 @@ def _build(pipeline, table, dialect, id_columns, levels):
     if scorer is not None:
         outputs += ["segment_score", "segment_tier"]
     taken = id_columns + [n for n, _ in level_names] + outputs
-    clash = sorted({n for n in taken if taken.count(n) > 1})
+    # DuckDB, Spark, SQL Server, ... resolve names case-insensitively
+    folded = [n.casefold() for n in taken]
+    clash = sorted({n for n in taken if folded.count(n.casefold()) > 1})
     if clash:
         raise ValueError(
             f"Output column(s) {clash} appear twice (an id column named like an "
@@ -649,7 +675,7 @@ def _build(pipeline, table, dialect, id_columns, levels):
         )
 
     ids = [(c, names_of("id")) for c in id_columns]
-    layer1 = [exp.alias_(q.col(c), a, quoted=True) for c, a in ids]
+    layer1 = [exp.alias_(q.src(c), a, quoted=True) for c, a in ids]
     layer1 += [exp.alias_(e, a, quoted=True) for a, e in inner.values()]
     sub1 = _subquery(q, exp.select(*layer1).from_(source), names_of("a"))
     seg_alias = names_of("s")
@@ -831,6 +857,47 @@ def _meta_frame(connection, q, table):
     return pd.DataFrame({c: [np.nan] for c in columns}, columns=columns)
 
 
+def _refuse_text(connection, q, table, columns):
+    """Refuse a column holding text, as ``fit`` does (DuckDB and SQLite).
+
+    SQLite stores any value in any column and reads text as 0.0 when cast;
+    DuckDB fails to cast a text column with its own error. Other databases
+    raise their own cast error.
+    """
+    exp = q.exp
+    if q.dialect not in ("sqlite", "duckdb"):
+        return
+    checks = []
+    for column in columns:
+        raw = q.col(column)
+        if q.dialect == "sqlite":
+            typed = exp.Anonymous(this="typeof", expressions=[raw.copy()])
+            bad = exp.Not(
+                this=exp.In(
+                    this=typed,
+                    expressions=[q.string(t) for t in ("integer", "real", "null")],
+                )
+            )
+        else:
+            bad = exp.and_(
+                exp.Not(this=exp.Is(this=raw.copy(), expression=exp.Null())),
+                exp.Is(
+                    this=exp.TryCast(this=raw.copy(), to=q.double_type()),
+                    expression=exp.Null(),
+                ),
+            )
+        text = exp.Cast(this=raw.copy(), to=exp.DataType.build("text"))
+        checks.append(exp.Max(this=q.case([(bad, text)])))
+    rows, _ = _run(
+        connection, exp.select(*checks).from_(q.table(table)).sql(dialect=q.dialect)
+    )
+    for column, example in zip(columns, rows[0]):
+        if example is not None:
+            raise ValueError(
+                f"Column {str(column)!r} must be numeric, got text such as {example!r}."
+            )
+
+
 def _order_statistics(connection, q, table, column, ranks, n):
     """The values of 0-based ``ranks`` among the non-missing values, exactly."""
     exp = q.exp
@@ -952,6 +1019,7 @@ def fit_thresholder(thresholder, connection, table, *, dialect=None):
     plan = thresholder.learning_plan(meta)
     if not plan:
         return thresholder.fit_from_cuts(meta, {})
+    _refuse_text(connection, q, table, list(plan))
     # one pass: non-missing and infinite values per column
     counts = []
     for column in plan:

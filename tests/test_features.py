@@ -265,7 +265,6 @@ def test_rounding_never_makes_a_returned_order():
             ("a", 2, "2024-01-02 10:00", 5.0),
         ]
     )
-    assert 0.1 + 0.2 - 0.3 > 0
     for order in ("order", None):
         out = features(frame, order=order)
         assert out["n_orders"].tolist() == [1]
@@ -820,3 +819,48 @@ def test_from_transactions_example(capsys, tmp_path):
     assert len(counts) == 12 and min(counts) > 0 and sum(counts) == 4_278
     assert (tmp_path / "rfm_report.html").is_file()
     assert (tmp_path / "cart_report.html").is_file()
+
+
+# -- found in review: each with the test that would have caught it ----------------
+def test_window_as_numpy_or_python_timedelta_and_text_without_unit(events):
+    import datetime
+
+    base = cart_abandoners(events, customer="user", time="time", event="event")
+    for window in (np.timedelta64(7, "D"), datetime.timedelta(days=7), 7, "7D"):
+        got = cart_abandoners(
+            events, customer="user", time="time", event="event", window=window
+        )
+        pd.testing.assert_frame_equal(got, base)
+    with pytest.raises(ValueError, match="needs its unit"):
+        cart_abandoners(events, customer="user", time="time", event="event", window="7")
+
+
+def test_cart_and_purchase_values_overlap_whatever_their_type():
+    log = pd.DataFrame(
+        {
+            "u": ["a", "a"],
+            "e": [1.0, 1.0],
+            "t": pd.to_datetime(["2024-01-03", "2024-01-04"]),
+        }
+    )
+    for cart, purchase in ((1.0, 1), (True, 1), (np.int64(1), 1.0)):
+        with pytest.raises(ValueError, match="share an event value"):
+            cart_abandoners(
+                log, customer="u", time="t", event="e", cart=cart, purchase=purchase
+            )
+
+
+def test_dates_without_times_are_one_day_old_on_the_last_day():
+    # the documented floor of 24-hour days to the default snapshot (midnight
+    # after the last line): a midnight stamp on the last day is a full day
+    log = pd.DataFrame(
+        {
+            "c": [1, 2, 3],
+            "t": pd.to_datetime(
+                ["2024-01-05 00:00", "2024-01-03 00:00", "2024-01-05 18:30"]
+            ),
+            "v": [10.0, 5.0, 7.0],
+        }
+    )
+    out = customer_features(log, customer="c", time="t", amount="v")
+    assert out["days_since_last_order"].tolist() == [1, 3, 0]

@@ -384,9 +384,7 @@ def test_segmenter_without_thresholder_and_raw_level_columns():
     want = quiet(seg.set_output(transform="pandas").transform, frame)
     for dialect, run in (("duckdb", duckdb_result), ("sqlite", sqlite_result)):
         query = to_sql(seg, "customers", dialect=dialect, id_columns=["id"])
-        assert_same(
-            run(query, frame.rename(columns={})), want, scorer=False, id_col="id"
-        )
+        assert_same(run(query, frame), want, scorer=False, id_col="id")
 
 
 def test_text_unknown_category_and_unseen_values():
@@ -663,10 +661,11 @@ def _literal_checks(values):
             cols = [lit.copy()]
             for _ in probes:
                 param = exp.Placeholder()
-                cols.append(exp.GTE(this=q.as_double(param), expression=lit.copy()))
-                cols.append(
-                    exp.GT(this=q.as_double(param.copy()), expression=lit.copy())
-                )
+                # a plain cast: a bound float is a number (as_double's SQLite
+                # type test would read the placeholder twice)
+                as_double = exp.Cast(this=param, to=q.double_type())
+                cols.append(exp.GTE(this=as_double, expression=lit.copy()))
+                cols.append(exp.GT(this=as_double.copy(), expression=lit.copy()))
             params = [p for p in probes for _ in (0, 1)]
             row = con.execute(exp.select(*cols).sql(dialect), params).fetchone()
             assert row[0] == v, (dialect, v, row[0])
@@ -711,7 +710,7 @@ def fit_frame_with_ties(n=3_000, seed=11):
     )
     frame.loc[::17, "a"] = np.nan
     frame.loc[::5, "b"] = np.nan
-    frame.loc[::7, "c"] = -0.0 * 0 + 1.0
+    frame.loc[::7, "c"] = 1.0  # a seventh of the values tied
     return frame
 
 
@@ -798,6 +797,10 @@ def test_fit_thresholder_then_to_sql_on_sqlite():
     reference = quiet(make_pipeline_(closed="right").fit, frame)
     for column, cuts in reference.steps[0][1].cuts_.items():
         assert thresholder.cuts_[column].tobytes() == cuts.tobytes()
+    # the cuts learned in SQLite, assigned in SQLite: what transform gives
+    reference.steps[0] = (reference.steps[0][0], thresholder)
+    query = to_sql(reference, "customers", dialect="sqlite", id_columns=["customer_id"])
+    assert_same(pd.read_sql_query(query, con), expected(reference, frame))
     # the fixed cut values of cut_values stay fixed
     fixed = PercentileThresholder(
         {"avg_order_value": (40, 75), "days_since_last_order": (50,)},
@@ -851,3 +854,92 @@ def test_segment_unseen_by_the_scorer(tier_output):
             rows = (want["segment"] != unknown).to_numpy()
             assert got.loc[~rows, "segment_tier"].isna().all()
             assert_same(got[rows], want[rows])
+
+
+# -- found in review: each with the test that would have caught it ----------------
+def test_sqlite_missing_column_is_an_error_not_a_string():
+    # SQLite reads an unqualified "name" matching no column as the text
+    # 'name': a renamed column silently became 0.0 (every row 'Other')
+    train = pd.DataFrame({"id": range(4), "aov": [10.0, 20.0, 30.0, 40.0]})
+    rules = {
+        "levels": {"aov": ["low", "high"]},
+        "segments": [{"name": "Big", "when": [["aov", "==", "high"]]}],
+    }
+    pipe = make_pipeline(
+        PercentileThresholder({"aov": (50,)}),
+        HierarchicalSegmenter(rules, output="names"),
+    ).set_output(transform="pandas")
+    pipe.fit(train)
+    con = sqlite3.connect(":memory:")
+    train.rename(columns={"aov": "order_value"}).to_sql("customers", con, index=False)
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        con.execute(to_sql(pipe, "customers", dialect="sqlite", id_columns=["id"]))
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        con.execute(to_sql(pipe, "customers", dialect="sqlite", id_columns=["ID_X"]))
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_fit_thresholder_refuses_text_like_fit(engine):
+    if engine == "sqlite":
+        con = sqlite3.connect(":memory:")
+        con.execute("create table t(x real, txt text)")
+        con.executemany(
+            "insert into t values (?, ?)",
+            [(1.0, "7"), (2.0, "abc"), (3.0, "2024-05-01"), (4.0, "")],
+        )
+    else:
+        con = duckdb.connect()
+        con.execute("create table t(x double, txt varchar)")
+        con.execute("insert into t values (1, '7'), (2, 'abc'), (3, NULL)")
+    with pytest.raises(ValueError, match="Column 'txt' must be numeric"):
+        fit_thresholder(PercentileThresholder({"txt": (50,)}), con, "t")
+    assert fit_thresholder(PercentileThresholder({"x": (50,)}), con, "t").cuts_["x"]
+
+
+def test_output_names_clash_case_insensitively():
+    frame = make_frame(2_000, seed=3).rename(columns={"customer_id": "Segment"})
+    pipe = quiet(make_pipeline_(scorer=False).fit, frame)
+    with pytest.raises(ValueError, match="appear twice"):
+        to_sql(pipe, "customers", id_columns=["Segment"])
+
+
+def test_sqlite_text_in_a_numeric_column_is_refused_not_zero():
+    # SQLite casts '' or 'n/a' to 0.0; transform refuses text in a numeric
+    # column, so the query gives the row a NULL segment (refused), never 0.0's
+    train = pd.DataFrame(
+        {
+            "id": range(6),
+            "aov": [10.0, 20, 30, 40, 50, 60],
+            "days": [1.0, 50, 3, 70, 5, 90],
+        }
+    )
+    rules = {
+        "levels": {"aov": ["low", "high"]},
+        "segments": [
+            {"name": "Big", "when": [["aov", "==", "high"]]},
+            {"name": "Recent", "when": [["days", "<=", 30]]},
+        ],
+    }
+    pipe = make_pipeline(
+        PercentileThresholder({"aov": (50,)}),
+        HierarchicalSegmenter(rules, output="names", nan_segment="Unknown"),
+    ).set_output(transform="pandas")
+    pipe.fit(train)
+    con = sqlite3.connect(":memory:")
+    con.execute("create table customers(id integer, aov, days)")
+    rows = [
+        (0, 10.0, 1.0),
+        (1, "", 1.0),
+        (2, "n/a", 1.0),
+        (3, 60.0, "x"),
+        (4, None, 1.0),
+    ]
+    con.executemany("insert into customers values (?, ?, ?)", rows)
+    got = con.execute(to_sql(pipe, "customers", dialect="sqlite", id_columns=["id"]))
+    assert got.fetchall() == [
+        (0, "Recent"),
+        (1, None),
+        (2, None),
+        (3, None),
+        (4, "Unknown"),
+    ]
