@@ -234,6 +234,34 @@ def warn_user(message, category):
     warnings.warn(message, category, stacklevel=level + 1)
 
 
+def as_timestamp(value, name):
+    """``value`` as a pandas Timestamp (None stays None); a clear error otherwise.
+
+    The one parser of user-given times (``snapshot``, ``reference_time``).
+
+    Examples
+    --------
+    >>> as_timestamp("2024-01-05", "snapshot")
+    Timestamp('2024-01-05 00:00:00')
+    >>> as_timestamp("soon", "snapshot")
+    Traceback (most recent call last):
+    ...
+    ValueError: snapshot must be a timestamp (str, datetime or pandas.Timestamp), got 'soon'.
+    """
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a timestamp (str, datetime or pandas.Timestamp), "
+            f"got {value!r}."
+        ) from exc
+    if ts is pd.NaT:
+        raise ValueError(f"{name} must not be NaT.")
+    return ts
+
+
 def infinite_values_error(name, n_inf, where=""):
     """The one error for infinite values in a column that is tested or cut.
 

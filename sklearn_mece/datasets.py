@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
+from ._base import as_timestamp as _as_timestamp
+
 __all__ = ["DEFAULT_REFERENCE_TIME", "make_cart_abandoners", "select_universe"]
 
 #: Reference time used when ``reference_time`` is not given, so that the
@@ -207,22 +209,6 @@ def make_cart_abandoners(n_users=50_000, random_state=None, *, reference_time=No
             "product_category": _CATEGORIES[cat],
         }
     )
-
-
-def _as_timestamp(value, name):
-    """Convert ``value`` to a Timestamp, keeping None; clear error otherwise."""
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must be a timestamp (str, datetime or pandas.Timestamp), "
-            f"got {value!r}."
-        ) from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must not be NaT.")
-    return ts
 
 
 def select_universe(df, *, days=7, timestamp_col="abandoned_at", reference_time=None):

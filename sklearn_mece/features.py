@@ -20,6 +20,7 @@ import pandas as pd
 from ._base import (
     NonNumericColumnError,
     _is_polars_frame,
+    as_timestamp,
     check_container,
     column_as_float,
     infinite_values_error,
@@ -667,15 +668,7 @@ def _snapshot(snapshot, stamps, tz, name):
                 tz, ambiguous=False, nonexistent="shift_forward"
             )
         return midnight.as_unit("ns").value
-    try:
-        stamp = pd.Timestamp(snapshot)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"snapshot must be a timestamp (str, datetime or pandas.Timestamp), "
-            f"got {snapshot!r}."
-        ) from exc
-    if stamp is pd.NaT:
-        raise ValueError("snapshot must not be NaT.")
+    stamp = as_timestamp(snapshot, "snapshot")
     if (stamp.tz is None) != (tz is None):
         raise ValueError(
             f"snapshot {stamp} and column {name!r} must both be timezone-aware or "

@@ -129,7 +129,6 @@ def test_shift_check_works_on_files_without_level_counts(mock):
 
 
 def test_cluster_segmenter_checks_segment_shares():
-    pytest.importorskip("sklearn.cluster")
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=3_000), "b": rng.normal(size=3_000)})
     seg = ClusterSegmenter(columns=["a", "b"], random_state=0).fit(X)
