@@ -138,7 +138,9 @@ def _markdown(frame):
 
 
 def lift_table(report, outcome):
-    """The printed table: sizes, arm rates, lift with its interval, score, tier."""
+    """The printed table: sizes, arm rates, lift with its intervals (each
+    segment's, and simultaneous over the segments), the shrunk lift the score
+    reads, lift score, score, tier."""
     rate = outcome != "spend"
     scale, unit = (100.0, "pp") if rate else (1.0, "$")
 
@@ -161,10 +163,21 @@ def lift_table(report, outcome):
         f"[{fmt_lift(lo)}, {fmt_lift(hi)}]"
         for lo, hi in zip(report["lift_ci_low"], report["lift_ci_high"])
     ]
+    if "lift_ci_low_adjusted" in report:
+        table["simultaneous 95 % CI"] = [
+            f"[{fmt_lift(lo)}, {fmt_lift(hi)}]"
+            for lo, hi in zip(
+                report["lift_ci_low_adjusted"], report["lift_ci_high_adjusted"]
+            )
+        ]
     if "lift_p_adjusted" in report:
         table["p (Holm)"] = [
             "n/a" if pd.isna(p) else f"{p:.2g}" for p in report["lift_p_adjusted"]
         ]
+    if "lift_shrunk" in report:
+        table[f"shrunk ({unit})"] = [fmt_lift(v) for v in report["lift_shrunk"]]
+    if "lift_score" in report:
+        table["lift_score"] = [f"{v:.3f}" for v in report["lift_score"]]
     if "score" in report:
         table["score"] = [f"{v:.3f}" for v in report["score"]]
     if "tier" in report:

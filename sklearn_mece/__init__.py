@@ -10,7 +10,7 @@ from ._compare import (  # noqa: E402
     segment_migration,
     segment_stability,
 )
-from ._lift import assign_holdout  # noqa: E402
+from ._lift import assign_holdout, observed_lift, shrink_lift  # noqa: E402
 from ._mece import MECEReport, check_mece  # noqa: E402
 from ._rfm import RFM_RULES, make_rfm_pipeline  # noqa: E402
 from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: E402
@@ -70,11 +70,13 @@ __all__ = [
     "load_rules",
     "make_cart_abandoner_pipeline",
     "make_rfm_pipeline",
+    "observed_lift",
     "segment_migration",
     "segment_stability",
     "thread_limit",
     "save",
     "segment_report",
     "set_num_threads",
+    "shrink_lift",
     "write_html_report",
 ]

@@ -271,6 +271,76 @@ def take(table, codes, engine=None):
     return out
 
 
+#: Rows per block of :func:`segment_sums`: sums are taken in row order within
+#: a block and the blocks are added in order, so the result does not depend
+#: on the engine or the number of threads.
+SUM_BLOCK = 1 << 17
+
+
+def segment_sums(codes, n_bins, values, lo=-np.inf, hi=np.inf, engine=None):
+    """Per code: non-NaN count, sum of the values clipped to ``[lo, hi]``, raw sum.
+
+    One read of ``codes`` and ``values``. NaN values are left out of all three;
+    codes must be in ``[0, n_bins)``. The result is bit-identical whatever
+    the engine and the number of threads: each block of :data:`SUM_BLOCK`
+    rows is summed in row order, then the blocks in order.
+
+    Parameters
+    ----------
+    codes : ndarray of int, 1-D
+        Code of every row, in ``[0, n_bins)``.
+    n_bins : int
+    values : ndarray of float64, 1-D
+        Same length as ``codes``; no infinite values.
+    lo, hi : float, default=-inf, inf
+        Clipping bounds of the second sum.
+    engine : {"numba", "numpy"} or None
+
+    Returns
+    -------
+    counts, clipped, raw : ndarray of float64 of shape (n_bins,)
+
+    Examples
+    --------
+    >>> codes = np.array([0, 1, 1, 0], dtype=np.int8)
+    >>> values = np.array([1.0, 5.0, np.nan, 30.0])
+    >>> [a.tolist() for a in segment_sums(codes, 2, values, hi=10.0)]
+    [[2.0, 1.0], [11.0, 5.0], [31.0, 5.0]]
+    """
+    n = codes.shape[0]
+    n_blocks = -(-n // SUM_BLOCK)
+    out = np.zeros((n_blocks, 3, n_bins))
+    lo, hi = float(lo), float(hi)
+    numba = engine_for(n, engine) == "numba"
+    if numba:
+        k = _backend.numba_kernels()
+        codes, values = _backend.readonly(codes), _backend.readonly(values)
+
+    def work(a, b):
+        # whole blocks per thread: the row slices end on block boundaries
+        b0, b1 = -(-a // SUM_BLOCK), -(-b // SUM_BLOCK)
+        if numba:
+            s, e = b0 * SUM_BLOCK, min(b1 * SUM_BLOCK, n)
+            k.segment_sums(codes[s:e], values[s:e], lo, hi, SUM_BLOCK, out[b0:b1])
+            return
+        for j in range(b0, b1):
+            c = codes[j * SUM_BLOCK : (j + 1) * SUM_BLOCK]
+            v = values[j * SUM_BLOCK : (j + 1) * SUM_BLOCK]
+            ok = ~np.isnan(v)
+            if not ok.all():
+                c, v = c[ok], v[ok]
+            c = c.astype(np.intp, copy=False)
+            out[j, 0] = np.bincount(c, minlength=n_bins)
+            out[j, 1] = np.bincount(c, weights=np.clip(v, lo, hi), minlength=n_bins)
+            out[j, 2] = np.bincount(c, weights=v, minlength=n_bins)
+
+    _backend.run_in_slices(work, n)
+    total = np.zeros((3, n_bins))
+    for block in out:  # in block order, one addition at a time
+        total += block
+    return total[0], total[1], total[2]
+
+
 # --------------------------------------------------------------------------
 # numpy engine
 # --------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 import hashlib
 import numbers
 import warnings
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,10 @@ P_ADJUST_METHODS = (
     "fdr_by",
 )
 
-#: Per-segment observed-lift fields, in report order.
+#: Per-segment observed-lift fields, in report order. ``lift_ci_*`` are each
+#: segment's own interval; ``lift_ci_*_adjusted`` are simultaneous intervals
+#: over the segments (Bonferroni: level ``1 - alpha / m`` for ``m`` tested
+#: segments), the intervals that go with the corrected tests.
 _LIFT_FIELDS = (
     "n_treated",
     "n_control",
@@ -48,10 +52,33 @@ _LIFT_FIELDS = (
     "lift_observed",
     "lift_ci_low",
     "lift_ci_high",
+    "lift_ci_low_adjusted",
+    "lift_ci_high_adjusted",
     "lift_p_value",
     "lift_p_adjusted",
     "lift_significant",
+    "lift_shrunk",
 )
+
+#: How the adjusted intervals are made, as reported next to them.
+CI_ADJUSTMENT = "bonferroni"
+
+
+def ci_adjustment_label(alpha, n_tests):
+    """Plain-words description of the unadjusted and the adjusted intervals.
+
+    Examples
+    --------
+    >>> ci_adjustment_label(0.05, 6)
+    ('95 % interval of each segment', '95 % simultaneous intervals over 6 segments (Bonferroni: 99.17 % each)')
+    """
+    level = 100 * (1 - alpha)
+    each = 100 * (1 - alpha / max(n_tests, 1))
+    return (
+        f"{level:g} % interval of each segment",
+        f"{level:g} % simultaneous intervals over {n_tests} segment"
+        f"{'s' if n_tests != 1 else ''} (Bonferroni: {each:.2f} % each)",
+    )
 
 
 def _statsmodels():
@@ -62,6 +89,77 @@ def _statsmodels():
             "Observed lift needs statsmodels: pip install 'sklearn-mece[stats]'."
         ) from exc
     return proportion, weightstats, multitest
+
+
+def shrink_lift(lift, ci_low, ci_high, alpha=0.05):
+    """Empirical-Bayes estimate of every segment's lift, shrunk toward the pooled lift.
+
+    A segment's observed lift is noisy in proportion to its interval: a tiny
+    segment with a large point estimate is more likely lucky than best. This
+    treats the segments' true lifts as drawn from a common normal
+    distribution whose mean ``mu`` and variance ``tau2`` are estimated from
+    all segments (random-effects meta-analysis, Paule–Mandel estimator of
+    ``statsmodels.stats.meta_analysis.combine_effects``), and returns each
+    segment's posterior mean::
+
+        mu + tau2 / (tau2 + se**2) * (lift - mu)
+
+    with ``se = (ci_high - ci_low) / (2 * z)`` the standard error implied by
+    the segment's own interval (``z`` the normal quantile of ``1 - alpha /
+    2``). A precise estimate barely moves; an imprecise one moves most of the
+    way to ``mu``; when the segments do not differ more than their noise
+    (``tau2 = 0``) every estimate is ``mu``. Segments with a missing lift or
+    interval are returned as they are; with fewer than two usable segments
+    nothing is shrunk.
+
+    Parameters
+    ----------
+    lift, ci_low, ci_high : array-like of float of shape (n_segments,)
+        Observed lifts and their intervals at level ``1 - alpha``.
+    alpha : float, default=0.05
+
+    Returns
+    -------
+    shrunk : ndarray of float of shape (n_segments,)
+    mu : float
+        The pooled lift (NaN when nothing was shrunk).
+    tau2 : float
+        The estimated variance of the true lifts between segments.
+
+    Examples
+    --------
+    A large segment with a moderate, precise lift and a tiny one with a large
+    but imprecise one: after shrinkage the large segment ranks first.
+
+    >>> shrunk, mu, tau2 = shrink_lift(
+    ...     [0.030, 0.150, 0.000, 0.005],
+    ...     [0.020, -0.050, -0.010, -0.005],
+    ...     [0.040, 0.350, 0.010, 0.015],
+    ... )
+    >>> shrunk.round(4).tolist()
+    [0.029, 0.0183, 0.0008, 0.0055]
+    """
+    lift = np.asarray(lift, dtype=np.float64)
+    se = (np.asarray(ci_high, np.float64) - np.asarray(ci_low, np.float64)) / (
+        2 * NormalDist().inv_cdf(1 - alpha / 2)
+    )
+    var = se**2
+    ok = np.isfinite(lift) & np.isfinite(var) & (var > 0)
+    shrunk = lift.copy()
+    if ok.sum() < 2:
+        return shrunk, float("nan"), float("nan")
+    try:
+        from statsmodels.stats.meta_analysis import combine_effects
+    except ImportError as exc:  # pragma: no cover - exercised without statsmodels
+        raise ImportError(
+            "Shrunk lift needs statsmodels: pip install 'sklearn-mece[stats]'."
+        ) from exc
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = combine_effects(lift[ok], var[ok], method_re="iterated")
+    mu, tau2 = float(res.mean_effect_re), max(float(res.tau2), 0.0)
+    shrunk[ok] = mu + tau2 / (tau2 + var[ok]) * (lift[ok] - mu)
+    return shrunk, mu, tau2
 
 
 # -- simulated lift ---------------------------------------------------------------------
@@ -177,11 +275,14 @@ def lift_by_code(
     Returns
     -------
     result : dict
-        ``outcome_type`` (str), ``observed`` (bool array) and one float array
-        per field of the report: ``n_treated``, ``n_control``,
-        ``rate_treated``, ``rate_control`` (mean outcome per arm),
-        ``lift_observed``, ``lift_ci_low``, ``lift_ci_high``, ``lift_p_value``,
-        ``lift_p_adjusted`` and ``lift_significant`` (bool).
+        ``outcome_type`` (str), ``observed`` (bool array), ``n_tests`` (the
+        ``m`` of the adjusted intervals), ``lift_pooled`` and ``lift_tau2``
+        (of :func:`shrink_lift`) and one array per field of the report:
+        ``n_treated``, ``n_control``, ``rate_treated``, ``rate_control`` (mean
+        outcome per arm), ``lift_observed``, ``lift_ci_low``,
+        ``lift_ci_high`` (each segment's interval), ``lift_ci_low_adjusted``,
+        ``lift_ci_high_adjusted`` (simultaneous, Bonferroni), ``lift_p_value``,
+        ``lift_p_adjusted``, ``lift_significant`` (bool) and ``lift_shrunk``.
     """
     proportion, weightstats, multitest = _statsmodels()
     codes = np.asarray(codes)
@@ -213,7 +314,11 @@ def lift_by_code(
     observed = (n_t >= need) & (n_c >= need)
     low = np.full(k, np.nan)
     high = np.full(k, np.nan)
+    low_adj = np.full(k, np.nan)
+    high_adj = np.full(k, np.nan)
     p_value = np.full(k, np.nan)
+    # simultaneous intervals: each at level 1 - alpha / m (Bonferroni)
+    alpha_adj = alpha / max(int(observed.sum()), 1)
 
     if kind == "amount":
         # rows grouped by (segment, arm) once, then one slice per group
@@ -231,6 +336,9 @@ def lift_by_code(
                 low[j], high[j] = proportion.confint_proportions_2indep(
                     *args, method=ci_method, compare="diff", alpha=alpha
                 )
+                low_adj[j], high_adj[j] = proportion.confint_proportions_2indep(
+                    *args, method=ci_method, compare="diff", alpha=alpha_adj
+                )
                 test = proportion.test_proportions_2indep(
                     *args, method=CI_METHODS[ci_method], compare="diff"
                 )
@@ -245,10 +353,14 @@ def lift_by_code(
                     weightstats.DescrStatsW(x_t), weightstats.DescrStatsW(x_c)
                 )
                 low[j], high[j] = compare.tconfint_diff(alpha=alpha, usevar="unequal")
+                low_adj[j], high_adj[j] = compare.tconfint_diff(
+                    alpha=alpha_adj, usevar="unequal"
+                )
                 p_value[j] = compare.ttest_ind(usevar="unequal")[1]
     if kind == "rate":
         # Agresti–Caffo can step outside the possible range of a difference
         low, high = np.clip(low, -1.0, 1.0), np.clip(high, -1.0, 1.0)
+        low_adj, high_adj = np.clip(low_adj, -1.0, 1.0), np.clip(high_adj, -1.0, 1.0)
 
     p_adjusted = np.full(k, np.nan)
     significant = np.zeros(k, dtype=bool)
@@ -259,19 +371,27 @@ def lift_by_code(
         )
         p_adjusted[finite] = corrected
         significant[finite] = reject
+    lift = np.where(observed, diff, np.nan)
+    shrunk, mu, tau2 = shrink_lift(lift, low, high, alpha)
     return {
         "outcome_type": kind,
         "observed": observed,
+        "lift_pooled": mu,
+        "lift_tau2": tau2,
+        "n_tests": int(observed.sum()),
         "n_treated": n_t,
         "n_control": n_c,
         "rate_treated": mean_t,
         "rate_control": mean_c,
-        "lift_observed": np.where(observed, diff, np.nan),
+        "lift_observed": lift,
         "lift_ci_low": low,
         "lift_ci_high": high,
+        "lift_ci_low_adjusted": low_adj,
+        "lift_ci_high_adjusted": high_adj,
         "lift_p_value": p_value,
         "lift_p_adjusted": p_adjusted,
         "lift_significant": significant,
+        "lift_shrunk": shrunk,
     }
 
 
@@ -319,9 +439,15 @@ def observed_lift(
     pandas.DataFrame
         Indexed by segment (sorted), with the columns ``n_treated``,
         ``n_control``, ``rate_treated``, ``rate_control`` (mean outcome per
-        arm), ``lift_observed``, ``lift_ci_low``, ``lift_ci_high``,
-        ``lift_p_value``, ``lift_p_adjusted`` and ``lift_significant``. A
-        segment without both arms has NaN lift.
+        arm), ``lift_observed``, ``lift_ci_low``, ``lift_ci_high`` (each
+        segment's own interval), ``lift_ci_low_adjusted``,
+        ``lift_ci_high_adjusted`` (simultaneous intervals over the segments,
+        Bonferroni, which go with the corrected tests), ``lift_p_value``,
+        ``lift_p_adjusted``, ``lift_significant`` and ``lift_shrunk``
+        (:func:`shrink_lift`). A segment without both arms has NaN lift.
+        ``attrs`` says which interval is which (``lift_ci``,
+        ``lift_ci_adjusted``) and holds the pooled lift and between-segment
+        variance of the shrinkage (``lift_pooled``, ``lift_tau2``).
 
     Examples
     --------
@@ -357,10 +483,23 @@ def observed_lift(
         alpha=alpha,
         p_adjust=p_adjust,
     )
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {name: result[name] for name in _LIFT_FIELDS},
         index=pd.Index(uniques, name="segment"),
     )
+    frame.attrs.update(_lift_attrs(result, alpha))
+    return frame
+
+
+def _lift_attrs(result, alpha):
+    """What the intervals and the shrinkage are, for a report's ``attrs``."""
+    each, adjusted = ci_adjustment_label(alpha, result["n_tests"])
+    return {
+        "lift_ci": each,
+        "lift_ci_adjusted": adjusted,
+        "lift_pooled": result["lift_pooled"],
+        "lift_tau2": result["lift_tau2"],
+    }
 
 
 def _as_float(values, name):

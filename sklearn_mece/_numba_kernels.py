@@ -276,6 +276,23 @@ def bincount(codes, n_bins):
     return res[:, :n_bins].sum(axis=0)
 
 
+@_jit()
+def segment_sums(codes, x, lo, hi, block, out):
+    # per block of rows, in row order: non-NaN count, sum of the values
+    # clipped to [lo, hi], and sum of the raw values, per code
+    n = codes.shape[0]
+    for b in range(out.shape[0]):
+        s = b * block
+        e = min(s + block, n)
+        for i in range(s, e):
+            v = x[i]
+            if v == v:
+                c = np.int64(codes[i])
+                out[b, 0, c] += 1.0
+                out[b, 1, c] += min(max(v, lo), hi)
+                out[b, 2, c] += v
+
+
 # --------------------------------------------------------------------------
 # radix selection kernels (sklearn_mece._select)
 # --------------------------------------------------------------------------

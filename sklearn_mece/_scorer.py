@@ -29,11 +29,13 @@ from ._lift import (
     _LIFT_FIELDS,
     CI_METHODS,
     P_ADJUST_METHODS,
+    ci_adjustment_label,
     lift_by_code,
     lift_to_unit,
     simulated_lift,
 )
 from ._segment_base import SEGMENT_OUTPUT_CONSTRAINTS, size_in_rows, size_issues
+from ._select import NonFiniteValues, percentiles
 
 
 # -- the dimension table ------------------------------------------------------------
@@ -53,8 +55,9 @@ class ScoreInput(NamedTuple):
     column: str
     #: Position of the column in input without column names (ndarray).
     position: int
-    #: ``"unit"`` (scaled from ``[min(0, fit min), max(1, fit max)]``),
-    #: ``"rank"`` (mid-rank percentile) or ``"rank_desc"`` (1 - that).
+    #: ``"robust"`` (:func:`robust_unit` of the segment's mean, see the notes
+    #: of :class:`SegmentScorer`) or ``"robust_desc"`` (the same with the
+    #: sign turned: fewer days since the last order score higher).
     normalisation: str
     description: str
 
@@ -67,26 +70,26 @@ SCORE_INPUTS = (
         "engagement_column",
         "engagement_score",
         2,
-        "unit",
-        "Engagement score (usually in [0, 1])",
+        "robust",
+        "Engagement (any scale: a score, sessions, visits)",
     ),
     ScoreInput(
         "profitability",
         "profitability_column",
         "profitability_score",
         3,
-        "unit",
-        "Profitability score (usually in [0, 1])",
+        "robust",
+        "Profitability (any scale: a margin rate, a score)",
     ),
     ScoreInput(
-        "aov", "aov_column", "avg_order_value", 1, "rank", "Average order value"
+        "aov", "aov_column", "avg_order_value", 1, "robust", "Average order value"
     ),
     ScoreInput(
         "recency",
         "recency_column",
         "days_since_last_order",
         4,
-        "rank_desc",
+        "robust_desc",
         "Days since the last order (fewer is more recent)",
     ),
 )
@@ -94,9 +97,10 @@ SCORE_INPUTS = (
 #: Per-segment terms the scorer derives from more than one column, beside the
 #: normalised inputs of :data:`SCORE_INPUTS`.
 DERIVED_TERMS = {
-    "lift": "observed lift versus a holdout, mapped to [0, 1] (0.5: no effect), "
+    "lift": "the segment's shrunk observed lift versus a holdout "
+    "(``lift_shrunk``, :func:`shrink_lift`) mapped to [0, 1] (0.5: no effect) "
     "when ``treatment`` and ``outcome`` are given, else the seed's simulated "
-    "lift ``0.1 + 0.4 * engagement + 0.3 * aov``",
+    "lift ``0.1 + 0.4 * engagement + 0.3 * aov`` (``lift_source`` says which)",
     "priority": "the segment's strategic priority (``strategic_priority``)",
     "size": "1 at ``optimal_size``, lower for smaller and larger segments "
     "(:func:`size_score`)",
@@ -152,12 +156,12 @@ DIMENSION_TABLE = (
         "what a recovered cart is worth: margin, and order value",
     ),
     Dimension(
-        "lift",
+        "lift_score",
         "lift_vs_control",
         0.20,
         (("lift", 1.0),),
-        "effect of contacting the segment (``lift_source`` tells observed or "
-        "simulated)",
+        "effect of contacting the segment, in [0, 1] (the observed difference "
+        "is ``lift_observed``; ``lift_source`` tells observed or simulated)",
     ),
     Dimension(
         "strategic_fit",
@@ -182,7 +186,7 @@ def dimension_names():
     Examples
     --------
     >>> dimension_names()
-    ('conversion_potential', 'profitability', 'lift', 'strategic_fit', 'size_score')
+    ('conversion_potential', 'profitability', 'lift_score', 'strategic_fit', 'size_score')
     """
     return tuple(d.name for d in DIMENSION_TABLE)
 
@@ -220,15 +224,20 @@ def input_params():
     return tuple(i.param for i in sorted(SCORE_INPUTS, key=lambda i: i.position))
 
 
+#: Weight keys of earlier versions, still accepted.
+_LEGACY_WEIGHT_KEYS = {"lift": "lift_vs_control"}
+
+
 def _weight_aliases():
-    return {d.name: d.weight_key for d in DIMENSION_TABLE if d.name != d.weight_key}
+    names = {d.name: d.weight_key for d in DIMENSION_TABLE if d.name != d.weight_key}
+    return {**names, **_LEGACY_WEIGHT_KEYS}
 
 
 #: The dimension names, in the order of a weight sequence and of the report.
 DIMENSIONS = dimension_names()
 
 #: The seed's ``scoring_weights``; a ``weights`` dict uses the same keys
-#: (a dimension's name is accepted for its key: ``"lift"`` for
+#: (a dimension's name is accepted for its key: ``"lift_score"`` for
 #: ``"lift_vs_control"``).
 DEFAULT_WEIGHTS = default_weights()
 
@@ -344,9 +353,14 @@ def _parse_weights(weights):
                 f"Unknown weight(s) {unknown}; the keys are {list(keys)}"
                 + (f" ({accepted})." if accepted else ".")
             )
-        for alias, key in aliases.items():
-            if alias in weights and key in weights:
-                raise ValueError(f"Give {alias!r} or {key!r} in weights, not both.")
+        for key in keys:
+            given = [key, *(a for a, k in aliases.items() if k == key)]
+            given = [name for name in given if name in weights]
+            if len(given) > 1:
+                raise ValueError(
+                    f"Give one of {' or '.join(map(repr, given))} in weights, not "
+                    "several: they name the same dimension."
+                )
         plain = {aliases.get(k, k): v for k, v in weights.items()}
         values = [plain.get(k, 0.0) for k in keys]
     else:
@@ -393,94 +407,93 @@ def _parse_thresholds(thresholds):
     return arr.tolist()
 
 
-#: A ranked column whose sample of ~65,536 values holds at most this share of
-#: distinct values is ranked by hashing (``pd.factorize``), else by argsort.
-_HASH_RANK_MAX_DISTINCT = 0.75
+#: The far-out fences of the robust normalisation: values more than this many
+#: interquartile ranges beyond the quartiles count as the fence.
+FENCE_IQRS = 3.0
+
+#: Slope of :func:`robust_unit`: a segment whose mean lies one scale above the
+#: population's scores ``logistic(2) = 0.88``.
+ROBUST_SLOPE = 2.0
+
+#: Interquartile range of a normal distribution, in standard deviations: the
+#: scale of a column whose quartiles are equal.
+NORMAL_IQR = 1.3489795003921634
 
 
-def _midrank_percentile(values, descending=False):
-    """Mid-rank empirical percentile in (0, 1) of every finite value; NaN stays.
+def robust_unit(mean, center, scale, descending=False):
+    """Map segment means to (0, 1): ``1 / (1 + exp(-2 * (mean - center) / scale))``.
 
-    ``(#smaller + 0.5 * #equal) / n`` among the ``n`` non-NaN values (``1 -``
-    that with ``descending``), exactly ``(rankdata(v, "average") - 0.5) / n``:
-    the rank of a value is computed from integer counts, so the floats are
-    the same. Values that repeat (prices in cents, integer days, scores with
-    3 decimals) are ranked without sorting the rows: hash them
-    (``pd.factorize``, O(n)), count each distinct value, and sort only the
-    distinct values. Otherwise one argsort (no ``rankdata`` overhead).
+    The normalisation of every score input of :class:`SegmentScorer`: a
+    segment at the population's centre scores 0.5, one ``scale`` above it
+    ``0.88``, one ``scale`` below ``0.12``. :class:`SegmentScorer` learns
+    ``center`` (the mean of the fit rows, far outliers clipped to the
+    fences) and ``scale`` (the interquartile range) at fit, so the result
+    does not change when a column is multiplied by a positive constant. For
+    a normal or a uniform column the value is close to the mean percentile of
+    the segment's rows (a segment of the top quarter of a normal column:
+    0.87 against 0.875).
+
+    Parameters
+    ----------
+    mean : array-like of float
+        Per-segment means (NaN for a segment without values: 0.5).
+    center : float
+    scale : float
+        Positive; ``0`` (a constant column) maps everything to 0.5.
+    descending : bool, default=False
+        Lower values score higher (days since the last order).
+
+    Returns
+    -------
+    ndarray of float in (0, 1)
+
+    Examples
+    --------
+    >>> robust_unit([100.0, 150.0, 50.0, float("nan")], center=100.0, scale=50.0)
+    array([0.5       , 0.88079708, 0.11920292, 0.5       ])
     """
-    n_all = values.shape[0]
-    nan = np.isnan(values)
-    n_nan = int(np.count_nonzero(nan))
-    n = n_all - n_nan
-    if n == 0:
-        return np.full(values.shape, np.nan)
-    step = max(1, n_all // 65536)
-    sample = values[::step]
-    n_sample = sample.shape[0] - int(np.count_nonzero(nan[::step]))
-    distinct = len(pd.unique(sample)) - (n_sample < sample.shape[0])
-    if distinct <= _HASH_RANK_MAX_DISTINCT * max(n_sample, 1):
-        # codes index the distinct values in order of appearance; NaN gets -1.
-        # Only the distinct values are sorted.
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        order = np.argsort(uniques)
-        counts = np.bincount(codes[codes >= 0] if n_nan else codes)[order]
-        high = np.cumsum(counts)  # #(<=) per distinct value, in sorted order
-        table = np.empty(len(counts) + 1)
-        table[order] = _unit_rank(high - counts, high, n, descending)
-        table[-1] = np.nan
-        return np.take(table, codes)  # code -1: the last entry
-    finite = values[~nan] if n_nan else values
-    order = np.argsort(finite)
-    ordered = finite[order]
-    # tie groups of the sorted values: first and one-past-last position
-    start = np.empty(n, dtype=bool)
-    start[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=start[1:])
-    del ordered
-    first = np.flatnonzero(start)
-    group = np.cumsum(start) - 1
-    del start
-    last = np.append(first[1:], n)
-    ranks = _unit_rank(first, last, n, descending)[group]
-    del group
-    unit = np.empty(n)
-    unit[order] = ranks
-    if not n_nan:
-        return unit
-    out = np.full(values.shape, np.nan)
-    out[~nan] = unit
-    return out
+    mean = np.asarray(mean, dtype=np.float64)
+    if not scale > 0:
+        return np.full(mean.shape, 0.5)
+    z = (mean - center) / scale
+    if descending:
+        z = -z
+    with np.errstate(over="ignore"):
+        unit = 1.0 / (1.0 + np.exp(-ROBUST_SLOPE * z))
+    return np.where(np.isnan(unit), 0.5, unit)
 
 
-def _unit_rank(low, high, n, descending):
-    """``(rank - 0.5) / n`` with ``rank = (low + high + 1) / 2`` (the average of
-    the 1-based positions ``low + 1 .. high``), computed as scipy's rankdata
-    and the seed-era code did, so the floats are identical."""
-    rank = 0.5 * (np.asarray(high, dtype=np.intp) + low + 1)
-    unit = (rank - 0.5) / n
-    return 1.0 - unit if descending else unit
+def _robust_scale(x, label):
+    """Quartiles, fences and scale of a column, learned at fit (finite values).
 
-
-def _segment_mean(codes, k, values, counts=None, n_nan=None):
-    """Mean of the non-missing ``values`` per segment code (NaN when none).
-
-    ``counts`` (rows per code) and ``n_nan`` may be given when known. The
-    sums are accumulated in row order, as ``np.bincount`` over the non-missing
-    rows would (a skipped row and a row adding 0.0 give the same sum).
+    Returns a dict of plain floats (``q25``, ``q75``, ``scale``, ``clip_low``,
+    ``clip_high``) and the number of non-missing values. Infinite values
+    raise; NaN is left out.
     """
-    if n_nan is None:
-        n_nan = int(np.count_nonzero(np.isnan(values)))
-    if n_nan:
-        ok = ~np.isnan(values)
-        sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
-        counts = np.bincount(codes[ok], minlength=k)
+    n_valid = x.shape[0]
+    try:
+        q25, q75 = percentiles(x, [25, 75], require_finite=True).tolist()
+        finite = x
+    except NonFiniteValues:
+        n_nan, n_inf = _kernels.nonfinite_counts(x)
+        if n_inf:
+            raise infinite_values_error(label, n_inf) from None
+        finite = x[~np.isnan(x)]
+        n_valid = finite.shape[0]
+        if not n_valid:
+            return {"q25": None, "q75": None, "scale": 0.0}, 0
+        q25, q75 = percentiles(finite, [25, 75]).tolist()
+    iqr = q75 - q25
+    learned = {"q25": q25, "q75": q75}
+    if iqr > 0:
+        learned["scale"] = iqr
+        learned["clip_low"] = q25 - FENCE_IQRS * iqr
+        learned["clip_high"] = q75 + FENCE_IQRS * iqr
     else:
-        sums = np.bincount(codes, weights=values, minlength=k)
-        if counts is None:
-            counts = np.bincount(codes, minlength=k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / counts
+        # equal quartiles (a coarse or mostly-constant column): the IQR a normal
+        # column with this standard deviation would have, and no clipping
+        learned["scale"] = NORMAL_IQR * float(np.std(finite))
+    return learned, n_valid
 
 
 def _missing_segment_error(label, n_missing):
@@ -634,9 +647,11 @@ class SegmentScorer(MECETransformerMixin):
         Average order value. ``None``: not available, the input counts as 0.5
         (neutral) for every segment.
     engagement_column : str, int or None, default="engagement_score"
-        Engagement score (usually in [0, 1]); ``None`` as above.
+        Engagement on any scale (a score, sessions, visits; robust-scaled,
+        see Notes); ``None`` as above.
     profitability_column : str, int or None, default="profitability_score"
-        Profitability score (usually in [0, 1]); ``None`` as above.
+        Profitability on any scale (a margin rate, a margin in currency);
+        ``None`` as above.
     recency_column : str, int or None, default="days_since_last_order"
         Days since the last order (fewer is more recent); ``None`` as above.
     weights : dict, sequence of floats or None, default=None
@@ -729,8 +744,7 @@ class SegmentScorer(MECETransformerMixin):
         ``"observed"`` or ``"simulated"`` per segment.
     lift_ : dict of str -> ndarray or None
         Observed-lift statistics per segment (the ``n_treated`` ..
-        ``lift_significant`` columns of the report); None without
-        ``treatment``.
+        ``lift_shrunk`` columns of the report); None without ``treatment``.
     outcome_type_ : str or None
         ``"rate"`` or ``"amount"`` when the lift is observed.
     weights_ : dict of str -> float
@@ -738,8 +752,14 @@ class SegmentScorer(MECETransformerMixin):
     strategic_priority_ : dict
         The priority mapping used (defaults updated by ``strategic_priority``).
     scales_ : dict
-        Normalisations learned at fit: ``(low, high)`` per score column, the
-        number of ranked values per percentile column, ``lift_scale``.
+        Normalisations learned at fit: per input column a dict of ``q25``,
+        ``q75``, ``scale``, ``clip_low`` and ``clip_high`` (absent when
+        nothing is clipped), ``center`` and ``n_values`` (see Notes); with an
+        observed lift ``lift_scale``, ``lift_pooled`` and ``lift_tau2`` (the
+        pooled lift and between-segment variance of :func:`shrink_lift`).
+    lift_ci_labels_ : tuple of str or None
+        What ``lift_ci_*`` and ``lift_ci_*_adjusted`` are, in words (None
+        without observed lift).
     segment_means_ : dict of str -> ndarray
         Mean raw value of every feature column per segment.
     columns_ : dict of str -> int or None
@@ -749,12 +769,15 @@ class SegmentScorer(MECETransformerMixin):
     report_ : pandas.DataFrame
         One row per segment (built on access): ``size``, ``share``, the
         dimensions, ``score``, ``tier``, ``valid`` (only with the deprecated
-        ``min_size``/``max_size``), ``lift_source``, with an
-        observed lift ``n_treated``, ``n_control``, ``rate_treated``,
-        ``rate_control`` (mean outcome per arm), ``lift_observed``,
-        ``lift_ci_low``, ``lift_ci_high``, ``lift_p_value``,
-        ``lift_p_adjusted``, ``lift_significant``, then ``mean_<column>`` per
-        feature column.
+        ``min_size``/``max_size``), ``lift_source`` (``"observed"`` or
+        ``"simulated"``: what ``lift_score`` read), with an observed lift
+        ``n_treated``, ``n_control``, ``rate_treated``, ``rate_control`` (mean
+        outcome per arm), ``lift_observed``, ``lift_ci_low``,
+        ``lift_ci_high``, ``lift_ci_low_adjusted``,
+        ``lift_ci_high_adjusted``, ``lift_p_value``, ``lift_p_adjusted``,
+        ``lift_significant``, ``lift_shrunk``, then ``mean_<column>`` per
+        feature column. ``attrs`` holds ``lift_ci`` and ``lift_ci_adjusted``
+        (:attr:`lift_ci_labels_`).
     n_features_in_ : int
         Number of columns seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -769,27 +792,55 @@ class SegmentScorer(MECETransformerMixin):
 
     Notes
     -----
-    Normalisations, all learned on the fit data (each segment's value is the
-    mean over its rows; missing values are left out of means and ranks, and an
-    input that is absent or all-missing in a segment counts as 0.5):
+    **Normalisation of the inputs** (robust scaling, learned on the fit data;
+    missing values are left out, and an input that is absent or all-missing
+    in a segment counts as 0.5). For each input column the scorer learns the
+    quartiles ``q25`` and ``q75`` (exact, numpy's ``linear`` method) and:
 
-    * engagement and profitability scores are scaled from
-      ``[min(0, fit min), max(1, fit max)]`` to [0, 1], which leaves scores
-      already in [0, 1] unchanged;
-    * ``aov`` is each row's mid-rank percentile of the order value among the
-      fit rows, ``(#smaller + 0.5 * #equal) / n``, so the population averages
-      0.5 and a segment of big spenders approaches 1 (the seed capped
-      ``AOV / 1000``, a constant that only fits its own data);
-    * ``recency`` is ``1 -`` the mid-rank percentile of days since the last
-      order, so recent buyers score high (the seed used sessions in the last
-      30 days, a column the cart data does not have);
-    * the observed lift ``d`` (treated minus control, a rate difference or a
-      spend difference) becomes ``0.5 + 0.5 * d / s`` with ``s`` the largest
-      ``|d|`` over the segments (:func:`lift_to_unit`): no effect is 0.5, the
-      strongest effect 1 (or 0 if negative), signs and ratios are kept.
-      Segments that lack a treated or a control row (two of each for an
-      amount) fall back to the simulated lift, are marked
-      ``lift_source="simulated"`` and trigger a warning.
+    * clips every value to the far-out fences ``[q25 - 3 IQR, q75 + 3 IQR]``
+      (``IQR = q75 - q25``), so that a typo or a bot moves its segment only
+      as far as a fence;
+    * takes the mean of the clipped values per segment, and over all rows
+      (the *centre*);
+    * maps each segment's mean ``m`` to :func:`robust_unit`,
+      ``1 / (1 + exp(-2 * (m - centre) / IQR))``: 0.5 for a segment at the
+      population average, 0.88 one IQR above it, 0.12 one IQR below.
+      ``recency`` turns the sign: fewer days since the last order score
+      higher. When the quartiles are equal (a coarse column, mostly one
+      value) the scale is ``1.349`` standard deviations instead (the IQR of a
+      normal distribution) and nothing is clipped; a constant column scores
+      0.5 everywhere.
+
+    Every step is equivariant to the unit, so scores and tiers do not change
+    when a column is multiplied by a positive constant (dollars or cents, a
+    score in [0, 1] or in [0, 100]). For a normal or a uniform column a
+    segment's value is close to the mean percentile of its rows. The learned
+    quartiles, fences, centre and scale are in :attr:`scales_`. (Before 0.2
+    engagement and profitability were read as if already in [0, 1] and order
+    value and recency as mid-rank percentiles; the former put every segment
+    in Tier 4 on real-scale data, the latter cost a sort of every column.)
+
+    **Lift.** The observed lift ``d`` (treated minus control, a rate
+    difference or a spend difference) of every segment is first shrunk
+    toward the pooled lift by its uncertainty (:func:`shrink_lift`,
+    empirical Bayes, reported as ``lift_shrunk``): a tiny segment whose
+    large estimate comes with a wide interval moves most of the way to the
+    pooled lift, a large segment's precise estimate barely moves. The
+    ``lift_score`` dimension is then ``0.5 + 0.5 * shrunk / s`` with ``s``
+    the largest ``|shrunk|`` over the segments (:func:`lift_to_unit`): no
+    effect is 0.5, the strongest 1 (or 0 if negative). ``lift_observed`` is
+    the raw difference, in the outcome's units (percentage points for a
+    rate). ``lift_ci_low`` / ``lift_ci_high`` are each segment's own
+    interval; ``lift_ci_low_adjusted`` / ``lift_ci_high_adjusted`` are
+    simultaneous Bonferroni intervals (each at ``1 - alpha / m`` for ``m``
+    segments), which go with the corrected ``lift_p_adjusted`` and
+    ``lift_significant``: a segment whose adjusted interval excludes 0 is
+    significant (Holm's correction may find more). ``report_.attrs`` and
+    :attr:`lift_ci_labels_` say which is which. Segments that lack a
+    treated or a control row (two of each for an amount) fall back to the
+    simulated lift, are marked ``lift_source="simulated"`` and trigger a
+    warning; without ``treatment`` every segment's lift is simulated, and
+    the report, the exports, the HTML report and the command line say so.
 
     Every ``transform`` value must be a segment seen at fit; any other value
     raises a ``ValueError`` (refit on data covering every segment) unless
@@ -810,19 +861,19 @@ class SegmentScorer(MECETransformerMixin):
     >>> out[["segment", "segment_score", "segment_tier"]].head(3)
     ... # doctest: +NORMALIZE_WHITESPACE
                        segment  segment_score segment_tier
-    0             Other_Bucket       0.424637       Tier 4
-    1             Other_Bucket       0.424637       Tier 4
-    2  Low_AOV_High_Engagement       0.556612       Tier 3
+    0             Other_Bucket       0.402788       Tier 4
+    1             Other_Bucket       0.402788       Tier 4
+    2  Low_AOV_High_Engagement       0.573253       Tier 3
     >>> pipe.named_steps["scores"].report_[["size", "score", "tier"]].round(3)
     ... # doctest: +NORMALIZE_WHITESPACE
                                         size  score    tier
     segment
-    High_AOV_Premium                    5000  0.722  Tier 1
-    Med_AOV_High_Engagement             2187  0.654  Tier 2
-    Med_AOV_Med_Engagement_High_Profit   742  0.520  Tier 3
-    Low_AOV_High_Engagement             1409  0.557  Tier 3
-    Recent_Customers                    2278  0.487  Tier 4
-    Other_Bucket                        8384  0.425  Tier 4
+    High_AOV_Premium                    5000  0.754  Tier 1
+    Med_AOV_High_Engagement             2187  0.665  Tier 2
+    Med_AOV_Med_Engagement_High_Profit   742  0.529  Tier 3
+    Low_AOV_High_Engagement             1409  0.573  Tier 3
+    Recent_Customers                    2278  0.471  Tier 4
+    Other_Bucket                        8384  0.403  Tier 4
 
     With a campaign's result, the lift is observed rather than simulated: hold
     out 20 % of the customers with :func:`assign_holdout`, contact the others,
@@ -848,9 +899,38 @@ class SegmentScorer(MECETransformerMixin):
 
     Six segments, six tests: after Holm's correction only two lifts are
     significant at 5 %, although Recent_Customers' own interval excludes 0.
+    Its simultaneous (adjusted) interval, which goes with the corrected
+    tests, does not.
 
     >>> report.index[report["lift_significant"]].tolist()
     ['High_AOV_Premium', 'Other_Bucket']
+    >>> cols = ["lift_ci_low_adjusted", "lift_ci_high_adjusted"]
+    >>> print(report[cols].round(3).to_string())  # doctest: +NORMALIZE_WHITESPACE
+                                        lift_ci_low_adjusted  lift_ci_high_adjusted
+    segment
+    High_AOV_Premium                                   0.022                  0.064
+    Med_AOV_High_Engagement                           -0.033                  0.042
+    Med_AOV_Med_Engagement_High_Profit                -0.027                  0.080
+    Low_AOV_High_Engagement                           -0.020                  0.058
+    Recent_Customers                                  -0.005                  0.062
+    Other_Bucket                                       0.007                  0.042
+    >>> report.attrs["lift_ci_adjusted"]
+    '95 % simultaneous intervals over 6 segments (Bonferroni: 99.17 % each)'
+
+    Every segment got the same campaign (+3 points), so the shrunk lifts are
+    close together, and the lift score (which reads them) separates the
+    segments far less than the raw estimates would:
+
+    >>> print(report[["lift_observed", "lift_shrunk", "lift_score"]].round(3).to_string())
+    ... # doctest: +NORMALIZE_WHITESPACE
+                                        lift_observed  lift_shrunk  lift_score
+    segment
+    High_AOV_Premium                            0.046        0.036       1.000
+    Med_AOV_High_Engagement                     0.010        0.029       0.900
+    Med_AOV_Med_Engagement_High_Profit          0.040        0.032       0.946
+    Low_AOV_High_Engagement                     0.027        0.031       0.931
+    Recent_Customers                            0.033        0.032       0.942
+    Other_Bucket                                0.026        0.029       0.908
     """
 
     _parameter_constraints: dict = {
@@ -1001,13 +1081,11 @@ class SegmentScorer(MECETransformerMixin):
         column, seg_label = self._segment_column(X)
         segments, keys, kind, codes = self._learn_segments(column, seg_label)
         k = len(segments)
-        counts = np.bincount(codes, minlength=k).astype(np.int64)
+        counts = _kernels.bincount(codes, k).astype(np.int64)
 
         scales, means = {}, {}
         terms = {
-            i.term: self._input(
-                X, codes, k, i.param, i.normalisation, scales, means, counts
-            )
+            i.term: self._input(X, codes, k, i.param, i.normalisation, scales, means)
             for i in SCORE_INPUTS
         }
         optimal = self._rows(self.optimal_size, n_rows)
@@ -1103,39 +1181,39 @@ class SegmentScorer(MECETransformerMixin):
         segments = [_plain_key(v, kind) for v in keys.tolist()]
         if kind == "number" and len(set(segments)) != len(segments):  # pragma: no cover
             raise RuntimeError("Duplicate segment keys; please report this bug.")
-        return segments, keys, kind, codes.astype(np.intp)
+        # categorical codes stay int8/int16: every reader takes any int dtype
+        return segments, keys, kind, codes
 
-    def _input(self, X, codes, k, param, how, scales, means, counts=None):
+    def _input(self, X, codes, k, param, how, scales, means):
         """Per-segment [0, 1] value of one input (0.5 where absent)."""
         pos = self.columns_[param]
         if pos is None:
             return np.full(k, 0.5)
         label = self._column_labels(X.shape[1])[pos]
         x = self._float_column(X, pos)
-        n_nan, n_inf = _kernels.nonfinite_counts(x)
-        if n_inf:
-            raise infinite_values_error(label, n_inf)
-        means[label] = _segment_mean(codes, k, x, counts, n_nan)
-        if how == "unit":
-            if n_nan == x.shape[0]:
-                low, high = 0.0, 1.0
-            elif n_nan:
-                finite = x[~np.isnan(x)]
-                low = min(0.0, float(finite.min()))
-                high = max(1.0, float(finite.max()))
-            else:
-                low = min(0.0, float(x.min()))
-                high = max(1.0, float(x.max()))
-            scales[label] = (low, high)
-            unit = np.subtract(x, low)
-            np.divide(unit, high - low, out=unit)
-        else:
-            unit = _midrank_percentile(x, descending=how == "rank_desc")
-            scales[label] = f"mid-rank percentile among {x.shape[0] - n_nan} rows"
-        seg = _segment_mean(codes, k, unit, counts, n_nan)
-        return np.where(np.isnan(seg), 0.5, seg)
+        learned, n_valid = _robust_scale(x, label)
+        count, clipped, raw = _kernels.segment_sums(
+            codes,
+            k,
+            x,
+            learned.get("clip_low", -np.inf),
+            learned.get("clip_high", np.inf),
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[label] = raw / count
+            seg = clipped / count
+        # the population's centre: the mean of the clipped values of all rows
+        learned["center"] = float(clipped.sum() / n_valid) if n_valid else None
+        learned["n_values"] = int(n_valid)
+        scales[label] = learned
+        if not n_valid:
+            return np.full(k, 0.5)
+        return robust_unit(
+            seg, learned["center"], learned["scale"], how == "robust_desc"
+        )
 
     def _lift(self, X, codes, segments, simulated, scales):
+        self.lift_ci_labels_ = None
         if self.treatment is None:
             return simulated, ["simulated"] * len(segments), None, None
         t_pos, o_pos = self.columns_["treatment"], self.columns_["outcome"]
@@ -1151,10 +1229,15 @@ class SegmentScorer(MECETransformerMixin):
         )
         observed = stats.pop("observed")
         outcome_type = stats.pop("outcome_type")
-        diff = stats["lift_observed"]
-        scale = float(np.max(np.abs(diff[observed]))) if observed.any() else 0.0
+        self.lift_ci_labels_ = ci_adjustment_label(self.alpha, stats.pop("n_tests"))
+        scales["lift_pooled"] = stats.pop("lift_pooled")
+        scales["lift_tau2"] = stats.pop("lift_tau2")
+        # the score reads the shrunk lift: a tiny segment's lucky estimate
+        # does not outrank a large segment's precise one
+        shrunk = stats["lift_shrunk"]
+        scale = float(np.max(np.abs(shrunk[observed]))) if observed.any() else 0.0
         scales["lift_scale"] = scale
-        lift = np.where(observed, lift_to_unit(np.nan_to_num(diff), scale), simulated)
+        lift = np.where(observed, lift_to_unit(np.nan_to_num(shrunk), scale), simulated)
         if not observed.all():
             missing = [s for s, o in zip(segments, observed) if not o]
             warnings.warn(
@@ -1349,9 +1432,19 @@ class SegmentScorer(MECETransformerMixin):
             data["valid"] = valid
         data["lift_source"] = self.lift_source_
         if self.lift_ is not None:
-            data.update({field: self.lift_[field] for field in _LIFT_FIELDS})
+            data.update(
+                {
+                    field: self.lift_[field]
+                    for field in _LIFT_FIELDS
+                    if field in self.lift_
+                }
+            )
         data.update({f"mean_{c}": m for c, m in self.segment_means_.items()})
-        return pd.DataFrame(data, index=pd.Index(self.segments_, name="segment"))
+        frame = pd.DataFrame(data, index=pd.Index(self.segments_, name="segment"))
+        labels = self.__dict__.get("lift_ci_labels_")
+        if labels is not None:
+            frame.attrs["lift_ci"], frame.attrs["lift_ci_adjusted"] = labels
+        return frame
 
     def __sklearn_is_fitted__(self):
         # what check_is_fitted (and a Pipeline ending here) asks, without

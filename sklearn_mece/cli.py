@@ -237,9 +237,11 @@ def _printed_columns(aov_column=None):
         *dimension_names(),
         "score",
         "tier",
+        "lift_source",
         "lift_observed",
         "lift_ci_low",
         "lift_ci_high",
+        "lift_significant",
         "valid",
     )
 
@@ -254,6 +256,28 @@ def _print_table(table, out, pipe=None):
         "display.width", 200, "display.max_columns", 40, "display.max_colwidth", 40
     ):
         print(shown.to_string(float_format=lambda v: f"{v:,.3f}"), file=out)
+    for note in _table_notes(table):
+        print(note, file=out)
+
+
+def _table_notes(table):
+    """Lines under the printed table: what the lift columns are."""
+    notes = []
+    if "lift_source" in table and (table["lift_source"] == "simulated").any():
+        simulated = table.index[table["lift_source"] == "simulated"]
+        which = (
+            "every segment"
+            if len(simulated) == len(table)
+            else ", ".join(map(str, simulated))
+        )
+        notes.append(
+            f"lift_score is SIMULATED for {which} (0.1 + 0.4 engagement + 0.3 "
+            "order value, an assumption, not a measurement); give --treatment "
+            "and --outcome of a campaign with a randomized holdout to observe it."
+        )
+    if "lift_intervals" in table:
+        notes.append(f"{table['lift_intervals'].iloc[0]}.")
+    return notes
 
 
 def _print_strategies(table, out):

@@ -199,9 +199,11 @@ def segment_report(pipeline, X_out=None, *, mean_columns=None):
     pandas.DataFrame
         Indexed by segment name in hierarchy order: ``size``, ``share``,
         any ``mean_<column>``, the scorer's columns (``conversion_potential``
-        .. ``score``, ``tier``, ``n_treated`` .. ``lift_ci_high``) when
-        present, ``valid``, ``issue``, ``description``, ``strategy``,
-        ``rule`` and ``merged_from``.
+        .. ``score``, ``tier``, ``lift_source`` (``"observed"`` or
+        ``"simulated"``: what ``lift_score`` read), ``n_treated`` ..
+        ``lift_shrunk``, then ``lift_intervals``, which says which interval
+        is which) when present, ``valid``, ``issue``, ``description``,
+        ``strategy``, ``rule`` and ``merged_from``.
 
     Examples
     --------
@@ -229,6 +231,16 @@ def segment_report(pipeline, X_out=None, *, mean_columns=None):
         at = list(table.columns).index("valid")
         for i, col in enumerate(extra):
             table.insert(at + i, col, scores[col].to_numpy())
+        if "lift_ci" in scores.attrs:
+            # which interval is which, in every export format (a CSV has no
+            # other place for it)
+            table.insert(
+                at + len(extra),
+                "lift_intervals",
+                f"lift_ci_low/high: {scores.attrs['lift_ci']}; "
+                f"lift_ci_low/high_adjusted: {scores.attrs['lift_ci_adjusted']}",
+            )
+            table.attrs.update(scores.attrs)
 
     if mean_columns is None:
         mean_columns = input_columns(terms=("aov",))

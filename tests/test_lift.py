@@ -205,6 +205,109 @@ def test_treatment_and_outcome_are_validated():
     assert res["outcome_type"] == "amount"
 
 
+# -- adjusted intervals and shrinkage (issue #15) -----------------------------------------------
+def test_adjusted_intervals_are_bonferroni_intervals_and_agree_with_the_tests():
+    data = campaign(seed=3)
+    report = observed_lift(data["segment"], data["treatment"], data["y"])
+    m = len(report)
+    # the adjusted interval is the segment's own interval at level 1 - alpha/m
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    for name, row in report.iterrows():
+        seg = data[data["segment"] == name]
+        t = seg[seg["treatment"] == 1]["y"]
+        c = seg[seg["treatment"] == 0]["y"]
+        low, high = confint_proportions_2indep(
+            t.sum(), len(t), c.sum(), len(c), method="newcomb", alpha=0.05 / m
+        )
+        assert (row["lift_ci_low_adjusted"], row["lift_ci_high_adjusted"]) == (
+            pytest.approx(low, abs=1e-15),
+            pytest.approx(high, abs=1e-15),
+        )
+    assert report.attrs["lift_ci_adjusted"] == (
+        "95 % simultaneous intervals over 6 segments (Bonferroni: 99.17 % each)"
+    )
+    # an adjusted interval that excludes 0 is a corrected-significant segment
+    # (Holm rejects whatever Bonferroni rejects)
+    excludes = (report["lift_ci_low_adjusted"] > 0) | (
+        report["lift_ci_high_adjusted"] < 0
+    )
+    assert excludes.any()
+    assert report.loc[excludes, "lift_significant"].all()
+
+
+def test_shrink_lift_moves_imprecise_estimates_most():
+    from sklearn_mece import shrink_lift
+
+    lift = np.array([0.03, 0.15, 0.0, 0.01])
+    half = np.array([0.005, 0.2, 0.01, 0.01])
+    shrunk, mu, tau2 = shrink_lift(lift, lift - half, lift + half)
+    assert tau2 > 0 and min(lift) < mu < max(lift)
+    moved = np.abs(shrunk - lift)
+    assert moved.argmax() == 1  # the widest interval moves most
+    assert np.all(np.sign(shrunk - lift) == np.sign(mu - lift))  # toward mu
+    # equal lifts: no spread between segments, all shrunk to the pooled value
+    same, mu, tau2 = shrink_lift(
+        [0.02, 0.02, 0.02], [0.0, 0.01, -0.1], [0.04, 0.03, 0.14]
+    )
+    assert tau2 == 0 and np.allclose(same, 0.02)
+    # one segment, or missing intervals: nothing to shrink toward
+    one, mu, _ = shrink_lift([0.05, np.nan], [0.0, np.nan], [0.1, np.nan])
+    assert one[0] == 0.05 and np.isnan(one[1]) and np.isnan(mu)
+
+
+def _tiny_versus_large(seed):
+    """Five segments: a large one with a moderate real lift (+2 points), a
+    tiny one with a larger real lift (+8 points) measured on 60 customers,
+    three with little or none."""
+    rng = np.random.default_rng(seed)
+    sizes = {
+        "large": 40_000,
+        "tiny": 60,
+        "flat_1": 8_000,
+        "flat_2": 8_000,
+        "weak": 8_000,
+    }
+    effect = {"large": 0.02, "tiny": 0.08, "flat_1": 0.0, "flat_2": 0.0, "weak": 0.005}
+    segment = np.repeat(list(sizes), list(sizes.values()))
+    treatment = (rng.random(len(segment)) < 0.5).astype(int)
+    p = 0.05 + np.vectorize(effect.get)(segment) * treatment
+    converted = (rng.random(len(segment)) < p).astype(int)
+    return pd.DataFrame({"segment": segment, "t": treatment, "y": converted})
+
+
+def test_lift_score_ranks_a_large_significant_lift_above_a_tiny_noisy_one():
+    from sklearn_mece import SegmentScorer
+
+    checked = 0
+    for seed in range(40):
+        data = _tiny_versus_large(seed)
+        scorer = SegmentScorer(
+            aov_column=None,
+            engagement_column=None,
+            profitability_column=None,
+            recency_column=None,
+            treatment="t",
+            outcome="y",
+        ).fit(data)
+        report = scorer.report_
+        large, tiny = report.loc["large"], report.loc["tiny"]
+        if not (
+            tiny["lift_observed"] > large["lift_observed"]
+            and large["lift_significant"]
+            and not tiny["lift_significant"]
+            and tiny["lift_ci_low"] <= 0 <= tiny["lift_ci_high"]
+        ):
+            # the situation of the issue did not arise with this seed. (When
+            # the tiny segment's own interval excludes 0, its evidence is
+            # real and the shrunk estimate may keep it first: 3 of 40 seeds.)
+            continue
+        checked += 1
+        assert large["lift_score"] > tiny["lift_score"], seed
+        assert large["lift_shrunk"] > tiny["lift_shrunk"], seed
+    assert checked >= 10
+
+
 # -- simulated lift and the normalisation ---------------------------------------------------
 def test_simulated_lift_is_the_seed_formula_without_noise():
     e, a = np.array([0.2, 0.9]), np.array([0.5, 1.0])

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _shared import FEATURES
+from _shared import FEATURES, robust_unit_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -245,7 +245,8 @@ def test_weights_as_seed_dict_alias_and_tuple(segmented):
         ((0.2, 0.2, 0.2, 0.2, 0.1), "must sum to 1"),
         ((0.5, 0.5, 0.2, -0.2, 0.0), "non-negative"),
         ({"profit": 1.0}, "Unknown weight"),
-        ({"lift": 0.5, "lift_vs_control": 0.5}, "not both"),
+        ({"lift": 0.5, "lift_vs_control": 0.5}, "not several"),
+        ({"lift_score": 0.5, "lift": 0.5}, "not several"),
         ((0.5, 0.5), "sequence of 5"),
         ({"lift": "high"}, "must be numbers"),
         ((np.nan, 1, 0, 0, 0), "finite"),
@@ -263,17 +264,12 @@ def test_dimensions_match_an_independent_computation(segmented):
     report = SegmentScorer().fit(X).report_
     seg = X["segment"].astype(str)
     n = len(X)
-    aov_pct = (X["avg_order_value"].rank(method="average") - 0.5) / n
-    recency = 1 - (X["days_since_last_order"].rank(method="average") - 0.5) / n
-    g = pd.DataFrame(
+    m = pd.DataFrame(
         {
-            "e": X["engagement_score"],
-            "p": X["profitability_score"],
-            "a": aov_pct,
-            "r": recency,
+            key: robust_unit_reference(X[column], seg, key == "r")[0]
+            for key, column in zip("epar", FEATURES[1:3] + FEATURES[::3])
         }
-    ).groupby(seg)
-    m = g.mean().loc[report.index]
+    ).loc[report.index]
     np.testing.assert_allclose(
         report["conversion_potential"], 0.7 * m["e"] + 0.3 * m["r"], rtol=1e-12
     )
@@ -281,7 +277,7 @@ def test_dimensions_match_an_independent_computation(segmented):
         report["profitability"], 0.8 * m["p"] + 0.2 * m["a"], rtol=1e-12
     )
     np.testing.assert_allclose(
-        report["lift"], 0.1 + 0.4 * m["e"] + 0.3 * m["a"], rtol=1e-12
+        report["lift_score"], 0.1 + 0.4 * m["e"] + 0.3 * m["a"], rtol=1e-12
     )
     sizes = seg.value_counts()[report.index]
     np.testing.assert_array_equal(report["size"], sizes)
@@ -343,9 +339,11 @@ def test_the_dimension_table_drives_report_weights_plots_and_tables(
     report = scorer.report_
     names = [d.name for d in table]
     assert list(report.columns[2 : 2 + len(names) + 1]) == [*names, "score"]
-    # engagement is already in [0, 1]: its unit normalisation is the identity
+    engagement = robust_unit_reference(
+        segmented["engagement_score"], segmented["segment"].astype(str)
+    )[0]
     np.testing.assert_allclose(
-        report["engagement_only"], report["mean_engagement_score"], rtol=1e-12
+        report["engagement_only"], engagement[report.index], rtol=1e-12
     )
     expected = sum(d.default_weight * report[d.name] for d in table)
     np.testing.assert_allclose(report["score"], expected, rtol=1e-12)
@@ -387,14 +385,41 @@ def test_the_scorer_does_not_judge_sizes_by_default(segmented):
     assert "valid" not in scorer.report_
 
 
-def test_scores_outside_unit_range_are_rescaled_with_learned_bounds():
+def test_inputs_on_any_scale_are_robust_scaled_with_learned_quartiles():
     X = tiny(["a", "a", "b", "b"], engagement_score=[-10.0, 10.0, 30.0, 50.0])
     scorer = SegmentScorer().fit(X)
-    assert scorer.scales_["engagement_score"] == (-10.0, 50.0)
-    e = np.array([0.5 * (0 + 20 / 60), 0.5 * (40 / 60 + 1)])
+    learned = scorer.scales_["engagement_score"]
+    # quartiles 5 and 35 (numpy's linear method), IQR 30, no value beyond
+    # the fences, centre 20: the segments' means 0 and 40 are 2/3 IQR away
+    assert learned == {
+        "q25": 5.0,
+        "q75": 35.0,
+        "scale": 30.0,
+        "clip_low": -85.0,
+        "clip_high": 125.0,
+        "center": 20.0,
+        "n_values": 4,
+    }
+    e = 1 / (1 + np.exp(-2 * np.array([-20.0, 20.0]) / 30))
+    np.testing.assert_allclose(
+        scorer.dimensions_["conversion_potential"][:1], 0.7 * e[:1] + 0.3 * 0.5
+    )
     np.testing.assert_allclose(
         scorer.report_["conversion_potential"], 0.7 * e + 0.3 * 0.5
     )
+
+
+def test_one_outlier_moves_its_segment_only_up_to_the_fence():
+    rng = np.random.default_rng(0)
+    segment = np.repeat(["a", "b"], 500)
+    aov = rng.lognormal(4, 0.5, 1_000)
+    X = tiny(segment, avg_order_value=aov)
+    base = SegmentScorer().fit(X).dimensions_["profitability"]
+    X.loc[0, "avg_order_value"] = 1e12  # a typo in a price
+    learned = SegmentScorer().fit(X)
+    assert learned.segment_means_["avg_order_value"][0] > 1e9
+    # the clipped value counts as the upper fence: the segment moves a little
+    assert abs(learned.dimensions_["profitability"][0] - base[0]) < 0.01
 
 
 def test_absent_inputs_count_as_neutral():
@@ -408,7 +433,7 @@ def test_absent_inputs_count_as_neutral():
     report = scorer.report_
     for dim in ("conversion_potential", "profitability"):
         np.testing.assert_allclose(report[dim], 0.5)
-    np.testing.assert_allclose(report["lift"], 0.1 + 0.4 * 0.5 + 0.3 * 0.5)
+    np.testing.assert_allclose(report["lift_score"], 0.1 + 0.4 * 0.5 + 0.3 * 0.5)
 
 
 def test_missing_feature_values_are_left_out(segmented):
@@ -417,10 +442,11 @@ def test_missing_feature_values_are_left_out(segmented):
     X.loc[holes, "engagement_score"] = np.nan
     report = SegmentScorer().fit(X).report_
     seg = X["segment"].astype(str)
-    engagement = X.groupby(seg)["engagement_score"].mean()[report.index]  # skips NaN
-    recency = 1 - (X["days_since_last_order"].rank() - 0.5) / len(X)
-    recency = recency.groupby(seg).mean()[report.index]
-    np.testing.assert_allclose(report["mean_engagement_score"], engagement)
+    engagement, raw = robust_unit_reference(X["engagement_score"], seg)  # skips NaN
+    engagement = engagement[report.index]
+    recency = robust_unit_reference(X["days_since_last_order"], seg, True)[0]
+    recency = recency[report.index]
+    np.testing.assert_allclose(report["mean_engagement_score"], raw[report.index])
     np.testing.assert_allclose(
         report["conversion_potential"], 0.7 * engagement + 0.3 * recency, rtol=1e-12
     )
@@ -586,21 +612,41 @@ def test_observed_lift_in_the_report(segmented):
         "lift_observed",
         "lift_ci_low",
         "lift_ci_high",
+        "lift_ci_low_adjusted",
+        "lift_ci_high_adjusted",
         "lift_p_value",
         "lift_p_adjusted",
         "lift_significant",
+        "lift_shrunk",
     ]
     assert set(lift_cols) <= set(report.columns)
+    assert report.attrs["lift_ci"] == "95 % interval of each segment"
+    assert report.attrs["lift_ci_adjusted"].startswith(
+        "95 % simultaneous intervals over 6 segments (Bonferroni: 99.17 % each)"
+    )
     assert scorer.outcome_type_ == "rate"
     seg = X["segment"].astype(str)
     arms = X.groupby([seg, "treatment"])["converted"].mean().unstack()
     diff = (arms[1] - arms[0])[report.index]
     np.testing.assert_allclose(report["lift_observed"], diff, rtol=1e-12)
-    # learned normalisation: 0.5 + 0.5 * d / max|d|
+    # the score reads the shrunk lift (random-effects posterior mean, from
+    # each segment's interval): 0.5 + 0.5 * shrunk / max|shrunk|
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    var = (
+        (report["lift_ci_high"] - report["lift_ci_low"]) / (2 * 1.959963984540054)
+    ) ** 2
+    meta = combine_effects(diff.to_numpy(), var.to_numpy(), method_re="iterated")
+    w = meta.tau2 / (meta.tau2 + var)
+    shrunk = meta.mean_effect_re + w * (diff - meta.mean_effect_re)
+    np.testing.assert_allclose(report["lift_shrunk"], shrunk, rtol=1e-9)
     np.testing.assert_allclose(
-        report["lift"], 0.5 + 0.5 * diff / diff.abs().max(), rtol=1e-12
+        report["lift_score"], 0.5 + 0.5 * shrunk / shrunk.abs().max(), rtol=1e-9
     )
-    assert scorer.scales_["lift_scale"] == pytest.approx(diff.abs().max())
+    assert scorer.scales_["lift_scale"] == pytest.approx(shrunk.abs().max())
+    # simultaneous intervals contain each segment's own
+    assert (report["lift_ci_low_adjusted"] < report["lift_ci_low"]).all()
+    assert (report["lift_ci_high_adjusted"] > report["lift_ci_high"]).all()
     assert (report["lift_source"] == "observed").all()
 
 
@@ -617,8 +663,8 @@ def test_segments_without_a_control_fall_back_to_the_simulated_lift(segmented):
     assert np.isnan(report.loc["Recent_Customers", "lift_observed"])
     simulated = SegmentScorer().fit(X).report_
     assert (
-        report.loc["Recent_Customers", "lift"]
-        == simulated.loc["Recent_Customers", "lift"]
+        report.loc["Recent_Customers", "lift_score"]
+        == simulated.loc["Recent_Customers", "lift_score"]
     )
     assert (report.drop("Recent_Customers")["lift_source"] == "observed").all()
 
@@ -697,3 +743,46 @@ def test_fitted_state_is_plain_and_persists(segmented):
     np.testing.assert_array_equal(
         loaded.transform(X)[:, -2], scorer.transform(X)[:, -2]
     )
+
+
+# -- scale invariance (issue #15) ---------------------------------------------------------------
+@pytest.mark.parametrize("column", FEATURES)
+@pytest.mark.parametrize("factor", [2.0**-7, 3.7, 1_000.0, 1e-4])
+def test_scores_and_tiers_do_not_change_when_an_input_is_rescaled(
+    segmented, column, factor
+):
+    """Dollars or cents, days or hours, a score in [0, 1] or in [0, 100]: the
+    normalisation learned at fit makes the unit irrelevant."""
+    X = segmented.copy()
+    X.loc[X.index[::37], column] = np.nan  # missing values stay missing
+    before = SegmentScorer().fit(X)
+    X[column] = X[column] * factor
+    after = SegmentScorer().fit(X)
+    np.testing.assert_array_equal(after.tier_codes_, before.tier_codes_)
+    if np.log2(factor).is_integer():  # exact in floating point: the same bits
+        np.testing.assert_array_equal(after.scores_, before.scores_)
+    else:
+        np.testing.assert_allclose(after.scores_, before.scores_, rtol=1e-12)
+    for dim in DIMENSIONS:
+        np.testing.assert_allclose(
+            after.dimensions_[dim], before.dimensions_[dim], rtol=1e-12
+        )
+    # every row keeps its tier
+    out_before = before.transform(X.assign(**{column: X[column] / factor}))
+    np.testing.assert_array_equal(after.transform(X)[:, -1], out_before[:, -1])
+
+
+def test_real_scale_inputs_spread_the_tiers(segmented):
+    """The issue's finding: features on their real scale (a visit count with a
+    few bots, a margin in currency with one wholesale order) all landed in
+    Tier 4 when read as if in [0, 1]; the robust scaling ignores the unit and
+    clips the extremes to the fences."""
+    X = segmented.copy()
+    X["engagement_score"] = X["engagement_score"] * 40  # visits per quarter
+    X.loc[X.index[:5], "engagement_score"] = 5_000.0  # bots
+    X["profitability_score"] = X["profitability_score"] * 250  # margin in dollars
+    X.loc[X.index[5], "profitability_score"] = 1e6
+    scorer = SegmentScorer().fit(X)
+    assert len(set(scorer.tier_codes_.tolist())) >= 3
+    reference = SegmentScorer().fit(segmented)
+    np.testing.assert_allclose(scorer.scores_, reference.scores_, atol=0.01)

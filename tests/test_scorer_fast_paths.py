@@ -1,20 +1,22 @@
-"""SegmentScorer's fast paths give exactly what the straightforward code gave.
+"""SegmentScorer's fast paths give what the straightforward code gives.
 
-The references below are the scorer's earlier implementation (scipy's
-``rankdata`` for the mid-rank percentiles, boolean-mask means, a per-row
-``np.append(scores_, nan)[codes]`` lookup); results must be bit-identical.
+The references below are plain numpy / pandas: ``np.percentile`` for the
+quartiles, ``np.clip``, a pandas ``groupby`` mean per segment, scipy's
+``rankdata`` for the mid-rank percentiles of :mod:`sklearn_mece.features`,
+and a per-row ``np.append(scores_, nan)[codes]`` lookup.
 """
 
 import numpy as np
 import pandas as pd
 import pytest
+from _shared import robust_unit_reference
 from scipy.stats import rankdata
 
-from sklearn_mece import SegmentScorer
+from sklearn_mece import SegmentScorer, _backend, _kernels, features
 from sklearn_mece import _scorer as mod
 
 
-# -- the earlier implementation -----------------------------------------------------------
+# -- references ---------------------------------------------------------------------------
 def _old_midrank(values):
     out = np.full(values.shape, np.nan)
     finite = ~np.isnan(values)
@@ -22,40 +24,6 @@ def _old_midrank(values):
     if n:
         out[finite] = (rankdata(values[finite], method="average") - 0.5) / n
     return out
-
-
-def _old_segment_mean(codes, k, values):
-    ok = ~np.isnan(values)
-    sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
-    counts = np.bincount(codes[ok], minlength=k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / counts
-
-
-def _old_input(self, X, codes, k, param, how, scales, means, counts=None):
-    pos = self.columns_[param]
-    if pos is None:
-        return np.full(k, 0.5)
-    label = self._column_labels(X.shape[1])[pos]
-    x = self._float_column(X, pos)
-    if np.isinf(x).any():
-        raise ValueError(
-            f"Column {label!r} contains {int(np.isinf(x).sum())} infinite value(s)."
-        )
-    means[label] = _old_segment_mean(codes, k, x)
-    if how == "unit":
-        finite = x[~np.isnan(x)]
-        low = min(0.0, float(finite.min())) if finite.size else 0.0
-        high = max(1.0, float(finite.max())) if finite.size else 1.0
-        scales[label] = (low, high)
-        unit = (x - low) / (high - low)
-    else:
-        unit = _old_midrank(x)
-        if how == "rank_desc":
-            unit = 1.0 - unit
-        scales[label] = f"mid-rank percentile among {int((~np.isnan(x)).sum())} rows"
-    seg = _old_segment_mean(codes, k, unit)
-    return np.where(np.isnan(seg), 0.5, seg)
 
 
 def _bits(a):
@@ -66,6 +34,7 @@ def _bits(a):
 def _columns(n, rng):
     aov = np.round(rng.lognormal(4.5, 0.8, n), 2)  # ties
     aov[rng.random(n) < 0.05] = np.nan
+    aov[:2] = [25_000.0, 40_000.0]  # beyond the fences
     days = rng.integers(0, 60, n).astype(np.float64)  # heavy ties
     days[rng.random(n) < 0.03] = np.nan
     days[:3] = [0.0, -0.0, 0.0]  # signed zeros are equal
@@ -74,7 +43,10 @@ def _columns(n, rng):
             ["a", "b", "c", "d", "e"], n, p=[0.4, 0.3, 0.2, 0.09, 0.01]
         ),
         "avg_order_value": aov,
-        "engagement_score": np.round(rng.random(n), 3),
+        # mostly zeros: equal quartiles, the standard-deviation scale
+        "engagement_score": np.where(
+            rng.random(n) < 0.8, 0.0, np.round(rng.random(n), 3)
+        ),
         "profitability_score": np.where(
             rng.random(n) < 0.02, np.nan, np.round(rng.beta(2, 3, n) * 1.3, 3)
         ),
@@ -82,7 +54,7 @@ def _columns(n, rng):
     }
 
 
-@pytest.fixture(params=[300, 5_000, 150_000], ids=["n300", "n5k", "n150k"])
+@pytest.fixture(params=[300, 5_000, 300_000], ids=["n300", "n5k", "n300k"])
 def data(request):
     rng = np.random.default_rng(request.param)
     frame = pd.DataFrame(_columns(request.param, rng))
@@ -90,13 +62,13 @@ def data(request):
     return frame
 
 
-# -- mid-rank percentiles -----------------------------------------------------------------
+# -- mid-rank percentiles (features) --------------------------------------------------------
 @pytest.mark.parametrize("share", [0.0, 0.75, 1.0], ids=["argsort", "auto", "hash"])
 @pytest.mark.parametrize(
     "kind", ["ties", "continuous", "nan", "all_nan", "one", "zeros", "inf_free_big"]
 )
 def test_midrank_percentile_is_rankdata(kind, share, monkeypatch):
-    monkeypatch.setattr(mod, "_HASH_RANK_MAX_DISTINCT", share)
+    monkeypatch.setattr(features, "_HASH_RANK_MAX_DISTINCT", share)
     rng = np.random.default_rng(1)
     n = 70_000
     x = {
@@ -110,25 +82,64 @@ def test_midrank_percentile_is_rankdata(kind, share, monkeypatch):
     }[kind]
     expected = _old_midrank(x)
     for descending in (False, True):
-        got = mod._midrank_percentile(x, descending=descending)
+        got = features._midrank_percentile(x, descending=descending)
         want = 1.0 - expected if descending else expected
         np.testing.assert_array_equal(_bits(got), _bits(want))
 
 
 # -- fit ------------------------------------------------------------------------------------
-def test_fit_is_identical_to_the_earlier_code(data, monkeypatch):
-    new = SegmentScorer().fit(data)
-    monkeypatch.setattr(SegmentScorer, "_input", _old_input)
-    old = SegmentScorer().fit(data)
-    pd.testing.assert_frame_equal(new.report_, old.report_, check_exact=True)
-    np.testing.assert_array_equal(_bits(new.scores_), _bits(old.scores_))
-    for dim in mod.DIMENSIONS:
-        np.testing.assert_array_equal(
-            _bits(new.dimensions_[dim]), _bits(old.dimensions_[dim])
+def test_fit_matches_the_documented_normalisation(data):
+    scorer = SegmentScorer().fit(data)
+    codes = data["segment"].cat.codes.to_numpy()
+    k = len(scorer.segments_)
+    for spec in mod.SCORE_INPUTS:
+        x = data[spec.column].to_numpy()
+        unit, raw = robust_unit_reference(x, codes, spec.normalisation == "robust_desc")
+        unit, raw = unit.reindex(range(k)).to_numpy(), raw.reindex(range(k)).to_numpy()
+        np.testing.assert_allclose(
+            scorer.segment_means_[spec.column], raw, rtol=1e-12, equal_nan=True
         )
-    assert new.scales_ == old.scales_
-    for label, means in old.segment_means_.items():
-        np.testing.assert_array_equal(_bits(new.segment_means_[label]), _bits(means))
+        # conversion_potential = 0.7 engagement + 0.3 recency, etc.: check the
+        # inputs through the report's dimensions
+        if spec.term == "engagement":
+            engagement = unit
+        elif spec.term == "recency":
+            recency = unit
+        elif spec.term == "profitability":
+            profit = unit
+        else:
+            aov = unit
+    np.testing.assert_allclose(
+        scorer.dimensions_["conversion_potential"],
+        0.7 * engagement + 0.3 * recency,
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        scorer.dimensions_["profitability"], 0.8 * profit + 0.2 * aov, rtol=1e-12
+    )
+    assert scorer.scales_["engagement_score"]["q25"] == 0.0  # equal quartiles
+    assert "clip_low" not in scorer.scales_["engagement_score"]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_segment_sums_are_identical_across_engines_and_threads(threads):
+    rng = np.random.default_rng(7)
+    n = 3 * _kernels.SUM_BLOCK + 1234
+    codes = rng.integers(0, 9, n).astype(np.int8)
+    x = rng.lognormal(3, 2, n)
+    x[rng.random(n) < 0.1] = np.nan
+    want = _kernels.segment_sums(codes, 9, x, 1.0, 500.0, engine="numpy")
+    with _backend.thread_limit(threads):
+        for engine in ("numba", "numpy"):
+            got = _kernels.segment_sums(codes, 9, x, 1.0, 500.0, engine=engine)
+            for a, b in zip(got, want):
+                np.testing.assert_array_equal(_bits(a), _bits(b))
+    ok = ~np.isnan(x)
+    np.testing.assert_array_equal(want[0], np.bincount(codes[ok], minlength=9))
+    np.testing.assert_allclose(
+        want[1], np.bincount(codes[ok], np.clip(x[ok], 1.0, 500.0), 9), rtol=1e-12
+    )
+    np.testing.assert_allclose(want[2], np.bincount(codes[ok], x[ok], 9), rtol=1e-12)
 
 
 # -- transform ------------------------------------------------------------------------------
