@@ -34,7 +34,8 @@ def medians_interleaved(funcs, repeat, warmup=1):
 def row(figure, ours_s, baseline, baseline_s, backend, identical=True, target=None):
     """One result, in the schema of ``bench_percentile.run`` (times in ms).
 
-    ``target`` is ``(">=", x)`` for a ratio or ``("<=", ms)`` for a time.
+    ``target`` is ``(">=", x)`` for a ratio, ``("<=", ms)`` for a time, or
+    ``("time<=", x)`` for our time at most ``x`` times the baseline's.
     """
     out = {
         "figure": figure,

@@ -41,13 +41,16 @@ def _reset_peak():
         return False
 
 
-def child(rows, engine, what):
+def child(rows, engine, what, op="transform", repeat=1):
     import gc
+    import statistics
+    import time
     import tracemalloc
     import warnings
 
     import baselines as base
     import numpy as np
+    from sklearn.base import clone
 
     from sklearn_mece import _backend, make_cart_abandoner_pipeline
 
@@ -65,16 +68,29 @@ def child(rows, engine, what):
         pipe = make_cart_abandoner_pipeline(min_size=500, max_size=None)
         if what == "thresholds + segments":
             pipe = pipe[:2]
-        pipe.fit(df)
+        if op == "fit_transform":
 
-        def work():
-            return pipe.transform(df)
+            def work():
+                return clone(pipe).fit_transform(df)
+
+        else:
+            pipe.fit(df)
+
+            def work():
+                return pipe.transform(df)
 
     out = work()  # warm-up (compilation, caches), and the output's size
     added = [c for c in out.columns if c not in df.columns]
     output_bytes = int(out[added].memory_usage(index=False, deep=True).sum())
     del out
     gc.collect()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = work()
+        times.append(time.perf_counter() - start)
+        del out
+        gc.collect()
     rss_before = _status("VmRSS")
     exact = _reset_peak()
     out = work()
@@ -91,6 +107,8 @@ def child(rows, engine, what):
         "rows": rows,
         "engine": engine,
         "what": what,
+        "op": op,
+        "seconds": statistics.median(times) if times else None,
         "input_bytes": input_bytes,
         "output_bytes": output_bytes,
         "extra_rss_bytes": extra,
@@ -98,7 +116,9 @@ def child(rows, engine, what):
     }
 
 
-def measure(rows, engine, what):
+def measure(rows, engine, what, op="transform", repeat=0):
+    """Run :func:`child` in a fresh process; its result dict (``seconds`` is
+    the median of ``repeat`` timed runs after the warm-up, None for 0)."""
     cmd = [
         sys.executable,
         os.path.abspath(__file__),
@@ -109,6 +129,10 @@ def measure(rows, engine, what):
         engine,
         "--what",
         what,
+        "--op",
+        op,
+        "--repeat",
+        str(repeat),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -156,9 +180,12 @@ def main(argv=None):
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--engine", default="numba")
     parser.add_argument("--what", default="thresholds + segments")
+    parser.add_argument("--op", default="transform")
+    parser.add_argument("--repeat", type=int, default=0)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.rows, args.engine, args.what)))
+        result = child(args.rows, args.engine, args.what, args.op, args.repeat)
+        print(json.dumps(result))
         return 0
     from run import to_markdown
 

@@ -10,10 +10,13 @@ out; medians over ``repeat`` runs timed round-robin after a warm-up):
 * end to end, ``fit_transform`` of a fresh pipeline (exact cuts, rules,
   merges, then the segments of every row), against the seed's 5
   ``Series.quantile`` calls + masks, and against polars doing the same job;
+* transform through the whole preset (scores and tiers added) against
+  thresholds + segments alone (target of issue #15: at most 1.5x its time);
 * end to end, ``fit_transform`` of the whole preset (with ``SegmentScorer``:
-  per-segment means and mid-rank percentiles over every row, then the score
-  and tier of every row) against the same seed-style job (which scores
-  nothing);
+  exact quartiles and one fused per-segment pass per input column, then the
+  score and tier of every row) against the same seed-style job (which scores
+  nothing), against our thresholds + segments (target: at most 2x its time)
+  and against polars doing thresholds + segments alone (target: 5x faster);
 * one-row DataFrame transform through the whole preset pipeline.
 
 Every figure is checked: our segments equal the seed's, row for row::
@@ -110,11 +113,29 @@ def run(rows=10_000_000, repeat=5):
 
         funcs[engine] = ours
         funcs[engine + " thresholds"] = ours_thresholds
+
+    def whole_transform(engine=engines[0]):
+        with _engine(engine == "numba"):
+            return full.transform(df)
+
+    funcs["whole"] = whole_transform
     ours_out = funcs[engines[0]]()
     same = _same_segments(ours_out, funcs["seed"]())
     same_str = _same_segments(ours_out, funcs["seed str"]())
+    same_whole = _same_segments(funcs["whole"](), funcs["seed"]())
     del ours_out
     med = medians_interleaved(funcs, repeat)
+    results.append(
+        row(
+            "transform, cuts known, whole preset (thresholds + segments + scores)",
+            med["whole"],
+            "thresholds + segments transform",
+            med[engines[0]],
+            engines[0],
+            same_whole,
+            ("time<=", 1.5),
+        )
+    )
     for engine in engines:
         target = (">=", 50.0) if engine == "numba" else (">=", 20.0)
         results.append(
@@ -219,9 +240,10 @@ def run(rows=10_000_000, repeat=5):
                 )
             )
 
+    whole = "end to end: fit_transform, whole preset (thresholds + segments + scores)"
     results.append(
         row(
-            "end to end: fit_transform, whole preset (thresholds + segments + scores)",
+            whole,
             med["whole"],
             "seed quantiles + masks + .loc (no scores)",
             med["seed"],
@@ -229,6 +251,28 @@ def run(rows=10_000_000, repeat=5):
             same_whole,
         )
     )
+    results.append(
+        row(
+            whole,
+            med["whole"],
+            "our thresholds + segments fit_transform",
+            med[engines[0]],
+            engines[0],
+            same_whole,
+            ("time<=", 2.0),
+        )
+    )
+    if pldf is not None:
+        results.append(
+            row(
+                whole,
+                med["whole"],
+                "polars quantiles + when/then (thresholds + segments only)",
+                med["polars"],
+                engines[0],
+                target=(">=", 5.0),
+            )
+        )
 
     # ---- one row --------------------------------------------------------------
     one = df.iloc[[12345 % rows]]

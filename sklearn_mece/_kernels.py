@@ -283,7 +283,9 @@ def segment_sums(codes, n_bins, values, lo=-np.inf, hi=np.inf, engine=None):
     One read of ``codes`` and ``values``. NaN values are left out of all three;
     codes must be in ``[0, n_bins)``. The result is bit-identical whatever
     the engine and the number of threads: each block of :data:`SUM_BLOCK`
-    rows is summed in row order, then the blocks in order.
+    rows (longer blocks for more than 8 codes per block row, so that the
+    per-block sums stay small) is summed in row order, then the blocks in
+    order.
 
     Parameters
     ----------
@@ -308,7 +310,10 @@ def segment_sums(codes, n_bins, values, lo=-np.inf, hi=np.inf, engine=None):
     [[2.0, 1.0], [11.0, 5.0], [31.0, 5.0]]
     """
     n = codes.shape[0]
-    n_blocks = -(-n // SUM_BLOCK)
+    # many codes (a scorer keyed by customer): fewer, longer blocks, so that
+    # the per-block sums stay within about 2^20 values
+    block = max(SUM_BLOCK, -(-n // max(2, (1 << 20) // max(n_bins, 1))))
+    n_blocks = -(-n // block)
     out = np.zeros((n_blocks, 3, n_bins))
     lo, hi = float(lo), float(hi)
     numba = engine_for(n, engine) == "numba"
@@ -318,14 +323,14 @@ def segment_sums(codes, n_bins, values, lo=-np.inf, hi=np.inf, engine=None):
 
     def work(a, b):
         # whole blocks per thread: the row slices end on block boundaries
-        b0, b1 = -(-a // SUM_BLOCK), -(-b // SUM_BLOCK)
+        b0, b1 = -(-a // block), -(-b // block)
         if numba:
-            s, e = b0 * SUM_BLOCK, min(b1 * SUM_BLOCK, n)
-            k.segment_sums(codes[s:e], values[s:e], lo, hi, SUM_BLOCK, out[b0:b1])
+            s, e = b0 * block, min(b1 * block, n)
+            k.segment_sums(codes[s:e], values[s:e], lo, hi, block, out[b0:b1])
             return
         for j in range(b0, b1):
-            c = codes[j * SUM_BLOCK : (j + 1) * SUM_BLOCK]
-            v = values[j * SUM_BLOCK : (j + 1) * SUM_BLOCK]
+            c = codes[j * block : (j + 1) * block]
+            v = values[j * block : (j + 1) * block]
             ok = ~np.isnan(v)
             if not ok.all():
                 c, v = c[ok], v[ok]

@@ -73,11 +73,13 @@ def ci_adjustment_label(alpha, n_tests):
     ('95 % interval of each segment', '95 % simultaneous intervals over 6 segments (Bonferroni: 99.17 % each)')
     """
     level = 100 * (1 - alpha)
-    each = 100 * (1 - alpha / max(n_tests, 1))
+    if n_tests < 1:
+        return f"{level:g} % interval of each segment", "none: no segment was tested"
     return (
         f"{level:g} % interval of each segment",
         f"{level:g} % simultaneous intervals over {n_tests} segment"
-        f"{'s' if n_tests != 1 else ''} (Bonferroni: {each:.2f} % each)",
+        f"{'s' if n_tests != 1 else ''} (Bonferroni: "
+        f"{_each_level(alpha, n_tests)} % each)",
     )
 
 
@@ -91,12 +93,12 @@ def _statsmodels():
     return proportion, weightstats, multitest
 
 
-def shrink_lift(lift, ci_low, ci_high, alpha=0.05):
+def shrink_lift(lift, se):
     """Empirical-Bayes estimate of every segment's lift, shrunk toward the pooled lift.
 
-    A segment's observed lift is noisy in proportion to its interval: a tiny
-    segment with a large point estimate is more likely lucky than best. This
-    treats the segments' true lifts as drawn from a common normal
+    A segment's observed lift is noisy in proportion to its standard error: a
+    tiny segment with a large point estimate is more likely lucky than best.
+    This treats the segments' true lifts as drawn from a common normal
     distribution whose mean ``mu`` and variance ``tau2`` are estimated from
     all segments (random-effects meta-analysis, Paule–Mandel estimator of
     ``statsmodels.stats.meta_analysis.combine_effects``), and returns each
@@ -104,19 +106,20 @@ def shrink_lift(lift, ci_low, ci_high, alpha=0.05):
 
         mu + tau2 / (tau2 + se**2) * (lift - mu)
 
-    with ``se = (ci_high - ci_low) / (2 * z)`` the standard error implied by
-    the segment's own interval (``z`` the normal quantile of ``1 - alpha /
-    2``). A precise estimate barely moves; an imprecise one moves most of the
-    way to ``mu``; when the segments do not differ more than their noise
-    (``tau2 = 0``) every estimate is ``mu``. Segments with a missing lift or
-    interval are returned as they are; with fewer than two usable segments
-    nothing is shrunk.
+    A precise estimate barely moves; an imprecise one moves most of the way
+    to ``mu``; when the segments do not differ more than their noise
+    (``tau2 = 0``) every estimate is ``mu``. A segment with a lift but no
+    usable standard error (missing, zero or infinite: an arm without any
+    variation) carries no evidence of its own and gets ``mu``; a missing lift
+    stays missing. With fewer than two usable segments nothing is shrunk.
 
     Parameters
     ----------
-    lift, ci_low, ci_high : array-like of float of shape (n_segments,)
-        Observed lifts and their intervals at level ``1 - alpha``.
-    alpha : float, default=0.05
+    lift : array-like of float of shape (n_segments,)
+        Observed lifts.
+    se : array-like of float of shape (n_segments,)
+        Their standard errors (:func:`observed_lift` derives them from each
+        segment's interval for a rate, and from Welch's formula for an amount).
 
     Returns
     -------
@@ -132,18 +135,13 @@ def shrink_lift(lift, ci_low, ci_high, alpha=0.05):
     but imprecise one: after shrinkage the large segment ranks first.
 
     >>> shrunk, mu, tau2 = shrink_lift(
-    ...     [0.030, 0.150, 0.000, 0.005],
-    ...     [0.020, -0.050, -0.010, -0.005],
-    ...     [0.040, 0.350, 0.010, 0.015],
+    ...     [0.030, 0.150, 0.000, 0.005], [0.005, 0.1, 0.005, 0.005]
     ... )
     >>> shrunk.round(4).tolist()
-    [0.029, 0.0183, 0.0008, 0.0055]
+    [0.0291, 0.0189, 0.0008, 0.0055]
     """
     lift = np.asarray(lift, dtype=np.float64)
-    se = (np.asarray(ci_high, np.float64) - np.asarray(ci_low, np.float64)) / (
-        2 * NormalDist().inv_cdf(1 - alpha / 2)
-    )
-    var = se**2
+    var = np.asarray(se, dtype=np.float64) ** 2
     ok = np.isfinite(lift) & np.isfinite(var) & (var > 0)
     shrunk = lift.copy()
     if ok.sum() < 2:
@@ -159,7 +157,18 @@ def shrink_lift(lift, ci_low, ci_high, alpha=0.05):
         res = combine_effects(lift[ok], var[ok], method_re="iterated")
     mu, tau2 = float(res.mean_effect_re), max(float(res.tau2), 0.0)
     shrunk[ok] = mu + tau2 / (tau2 + var[ok]) * (lift[ok] - mu)
+    shrunk[~ok & np.isfinite(lift)] = mu
     return shrunk, mu, tau2
+
+
+def _each_level(alpha, n_tests):
+    """``1 - alpha / n_tests`` in percent, with the decimals it needs."""
+    each = 100 * (1 - alpha / n_tests)
+    for decimals in range(2, 10):
+        text = f"{each:.{decimals}f}"
+        if float(text) < 100:
+            return text
+    return f"{each:.10f}"
 
 
 # -- simulated lift ---------------------------------------------------------------------
@@ -195,14 +204,14 @@ def lift_to_unit(lift, scale):
     """Map a lift to [0, 1]: ``0.5 + 0.5 * lift / scale``, clipped.
 
     No effect maps to 0.5; an effect of ``+scale`` to 1 and ``-scale`` to 0.
-    :class:`SegmentScorer` learns ``scale`` at fit as the largest absolute
-    observed lift over the segments, so the strongest effect scores 1 (or 0
-    when it is negative) and the others keep their sign and their ratio to it.
+    :class:`SegmentScorer` maps the shrunk lifts (:func:`shrink_lift`) with
+    ``scale`` the largest absolute observed lift over the segments: the
+    shrunk lifts keep their sign and their ratios, and lie within [0, 1].
 
     Parameters
     ----------
     lift : array-like of float
-        Observed differences, treated minus control (rates or amounts).
+        Differences, treated minus control (rates or amounts).
     scale : float
         Positive scale; ``0`` maps everything to 0.5.
 
@@ -316,9 +325,9 @@ def lift_by_code(
     high = np.full(k, np.nan)
     low_adj = np.full(k, np.nan)
     high_adj = np.full(k, np.nan)
+    se = np.full(k, np.nan)
     p_value = np.full(k, np.nan)
-    # simultaneous intervals: each at level 1 - alpha / m (Bonferroni)
-    alpha_adj = alpha / max(int(observed.sum()), 1)
+    z = NormalDist().inv_cdf(1 - alpha / 2)
 
     if kind == "amount":
         # rows grouped by (segment, arm) once, then one slice per group
@@ -327,36 +336,43 @@ def lift_by_code(
         bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=2 * k))])
         sorted_o = o[order]
 
+    def interval(j, level_alpha):
+        """Interval of segment j at level 1 - level_alpha, and a helper."""
+        if kind == "rate":
+            args = (s_t[j], n_t[j], s_c[j], n_c[j])
+            ci = proportion.confint_proportions_2indep(
+                *args, method=ci_method, compare="diff", alpha=level_alpha
+            )
+            return ci, args
+        x_c = sorted_o[bounds[2 * j] : bounds[2 * j + 1]]
+        x_t = sorted_o[bounds[2 * j + 1] : bounds[2 * j + 2]]
+        compare = weightstats.CompareMeans(
+            weightstats.DescrStatsW(x_t), weightstats.DescrStatsW(x_c)
+        )
+        return compare.tconfint_diff(alpha=level_alpha, usevar="unequal"), compare
+
     with np.errstate(all="ignore"), warnings.catch_warnings():
         # statsmodels warns on degenerate arms (all 0 or all 1); handled below
         warnings.simplefilter("ignore", RuntimeWarning)
         for j in np.flatnonzero(observed):
+            (low[j], high[j]), helper = interval(j, alpha)
             if kind == "rate":
-                args = (s_t[j], n_t[j], s_c[j], n_c[j])
-                low[j], high[j] = proportion.confint_proportions_2indep(
-                    *args, method=ci_method, compare="diff", alpha=alpha
-                )
-                low_adj[j], high_adj[j] = proportion.confint_proportions_2indep(
-                    *args, method=ci_method, compare="diff", alpha=alpha_adj
-                )
                 test = proportion.test_proportions_2indep(
-                    *args, method=CI_METHODS[ci_method], compare="diff"
+                    *helper, method=CI_METHODS[ci_method], compare="diff"
                 )
                 p_value[j] = test.pvalue
                 if np.isnan(p_value[j]) and diff[j] == 0:
                     # both arms all 0 (or all 1): no evidence of any effect
                     p_value[j] = 1.0
+                # the standard error the (unclipped) interval implies
+                se[j] = (high[j] - low[j]) / (2 * z)
             else:
-                x_c = sorted_o[bounds[2 * j] : bounds[2 * j + 1]]
-                x_t = sorted_o[bounds[2 * j + 1] : bounds[2 * j + 2]]
-                compare = weightstats.CompareMeans(
-                    weightstats.DescrStatsW(x_t), weightstats.DescrStatsW(x_c)
-                )
-                low[j], high[j] = compare.tconfint_diff(alpha=alpha, usevar="unequal")
-                low_adj[j], high_adj[j] = compare.tconfint_diff(
-                    alpha=alpha_adj, usevar="unequal"
-                )
-                p_value[j] = compare.ttest_ind(usevar="unequal")[1]
+                p_value[j] = helper.ttest_ind(usevar="unequal")[1]
+                se[j] = helper.std_meandiff_separatevar
+        # simultaneous intervals over the m segments tested (Bonferroni)
+        tested = np.flatnonzero(np.isfinite(p_value))
+        for j in tested:
+            (low_adj[j], high_adj[j]), _ = interval(j, alpha / len(tested))
     if kind == "rate":
         # Agresti–Caffo can step outside the possible range of a difference
         low, high = np.clip(low, -1.0, 1.0), np.clip(high, -1.0, 1.0)
@@ -372,13 +388,13 @@ def lift_by_code(
         p_adjusted[finite] = corrected
         significant[finite] = reject
     lift = np.where(observed, diff, np.nan)
-    shrunk, mu, tau2 = shrink_lift(lift, low, high, alpha)
+    shrunk, mu, tau2 = shrink_lift(lift, se)
     return {
         "outcome_type": kind,
         "observed": observed,
         "lift_pooled": mu,
         "lift_tau2": tau2,
-        "n_tests": int(observed.sum()),
+        "n_tests": int(finite.sum()),
         "n_treated": n_t,
         "n_control": n_c,
         "rate_treated": mean_t,

@@ -415,9 +415,14 @@ FENCE_IQRS = 3.0
 #: population's scores ``logistic(2) = 0.88``.
 ROBUST_SLOPE = 2.0
 
-#: Interquartile range of a normal distribution, in standard deviations: the
-#: scale of a column whose quartiles are equal.
+#: Interquartile range of a normal distribution, in standard deviations.
 NORMAL_IQR = 1.3489795003921634
+
+#: Percentile ranges that stand in for the IQR when the quartiles are equal,
+#: in order, and the width of each for a normal distribution (in standard
+#: deviations): ``2 * Phi^-1(0.9)`` and ``2 * Phi^-1(0.99)``.
+_FALLBACK_RANGES = ((10.0, 90.0), (1.0, 99.0))
+_NORMAL_RANGE = {10.0: 2.5631031310892007, 1.0: 4.6526957480816815}
 
 
 def robust_unit(mean, center, scale, descending=False):
@@ -429,9 +434,9 @@ def robust_unit(mean, center, scale, descending=False):
     ``center`` (the mean of the fit rows, far outliers clipped to the
     fences) and ``scale`` (the interquartile range) at fit, so the result
     does not change when a column is multiplied by a positive constant. For
-    a normal or a uniform column the value is close to the mean percentile of
-    the segment's rows (a segment of the top quarter of a normal column:
-    0.87 against 0.875).
+    a normal column the value is close to the mean percentile of the
+    segment's rows (the top quarter: 0.87 against 0.875; for a uniform
+    column 0.82).
 
     Parameters
     ----------
@@ -483,16 +488,20 @@ def _robust_scale(x, label):
         if not n_valid:
             return {"q25": None, "q75": None, "scale": 0.0}, 0
         q25, q75 = percentiles(finite, [25, 75]).tolist()
-    iqr = q75 - q25
     learned = {"q25": q25, "q75": q75}
-    if iqr > 0:
-        learned["scale"] = iqr
-        learned["clip_low"] = q25 - FENCE_IQRS * iqr
-        learned["clip_high"] = q75 + FENCE_IQRS * iqr
-    else:
-        # equal quartiles (a coarse or mostly-constant column): the IQR a normal
-        # column with this standard deviation would have, and no clipping
-        learned["scale"] = NORMAL_IQR * float(np.std(finite))
+    # the IQR; when the quartiles are equal (a zero-inflated or coarse column)
+    # the 10-90 then the 1-99 percentile range, as the IQR a normal
+    # distribution with that range would have
+    scale = q75 - q25
+    for low_q, high_q in _FALLBACK_RANGES:
+        if scale > 0:
+            break
+        low_v, high_v = percentiles(finite, [low_q, high_q]).tolist()
+        scale = (high_v - low_v) * NORMAL_IQR / _NORMAL_RANGE[low_q]
+    learned["scale"] = scale
+    if scale > 0:
+        learned["clip_low"] = q25 - FENCE_IQRS * scale
+        learned["clip_high"] = q75 + FENCE_IQRS * scale
     return learned, n_valid
 
 
@@ -657,7 +666,7 @@ class SegmentScorer(MECETransformerMixin):
     weights : dict, sequence of floats or None, default=None
         Weights of the dimensions. A dict uses the weight keys of
         :data:`DEFAULT_WEIGHTS` (the seed's ``scoring_weights``; a dimension's
-        name is accepted for its key, ``lift`` for ``lift_vs_control``; a
+        name is accepted for its key, ``lift_score`` for ``lift_vs_control``; a
         missing key weighs 0); a sequence gives one weight per dimension in
         table order. ``None``: :data:`DEFAULT_WEIGHTS`. Weights must be
         non-negative and **sum to 1** (within 1e-6), otherwise ``fit`` raises
@@ -806,15 +815,16 @@ class SegmentScorer(MECETransformerMixin):
       ``1 / (1 + exp(-2 * (m - centre) / IQR))``: 0.5 for a segment at the
       population average, 0.88 one IQR above it, 0.12 one IQR below.
       ``recency`` turns the sign: fewer days since the last order score
-      higher. When the quartiles are equal (a coarse column, mostly one
-      value) the scale is ``1.349`` standard deviations instead (the IQR of a
-      normal distribution) and nothing is clipped; a constant column scores
-      0.5 everywhere.
+      higher. When the quartiles are equal (a zero-inflated or coarse
+      column) the 10-90, then the 1-99 percentile range stands in for the
+      IQR (scaled to the IQR a normal distribution with that range would
+      have), fences included; a column whose 1st and 99th percentiles are
+      equal scores 0.5 everywhere.
 
     Every step is equivariant to the unit, so scores and tiers do not change
     when a column is multiplied by a positive constant (dollars or cents, a
-    score in [0, 1] or in [0, 100]). For a normal or a uniform column a
-    segment's value is close to the mean percentile of its rows. The learned
+    score in [0, 1] or in [0, 100]). For a normal column a segment's value
+    is close to the mean percentile of its rows. The learned
     quartiles, fences, centre and scale are in :attr:`scales_`. (Before 0.2
     engagement and profitability were read as if already in [0, 1] and order
     value and recency as mid-rank percentiles; the former put every segment
@@ -827,15 +837,18 @@ class SegmentScorer(MECETransformerMixin):
     large estimate comes with a wide interval moves most of the way to the
     pooled lift, a large segment's precise estimate barely moves. The
     ``lift_score`` dimension is then ``0.5 + 0.5 * shrunk / s`` with ``s``
-    the largest ``|shrunk|`` over the segments (:func:`lift_to_unit`): no
-    effect is 0.5, the strongest 1 (or 0 if negative). ``lift_observed`` is
+    the largest ``|lift_observed|`` over the segments (:func:`lift_to_unit`):
+    no effect is 0.5, and shrunk lifts, which lie between the observed ones
+    and the pooled lift, stay within [0, 1]. ``lift_observed`` is
     the raw difference, in the outcome's units (percentage points for a
     rate). ``lift_ci_low`` / ``lift_ci_high`` are each segment's own
     interval; ``lift_ci_low_adjusted`` / ``lift_ci_high_adjusted`` are
     simultaneous Bonferroni intervals (each at ``1 - alpha / m`` for ``m``
     segments), which go with the corrected ``lift_p_adjusted`` and
     ``lift_significant``: a segment whose adjusted interval excludes 0 is
-    significant (Holm's correction may find more). ``report_.attrs`` and
+    significant, up to the small difference between the interval's method
+    and the test's (Newcombe interval, score test), and Holm's correction
+    may find more. ``report_.attrs`` and
     :attr:`lift_ci_labels_` say which is which. Segments that lack a
     treated or a control row (two of each for an amount) fall back to the
     simulated lift, are marked ``lift_source="simulated"`` and trigger a
@@ -925,12 +938,12 @@ class SegmentScorer(MECETransformerMixin):
     ... # doctest: +NORMALIZE_WHITESPACE
                                         lift_observed  lift_shrunk  lift_score
     segment
-    High_AOV_Premium                            0.046        0.036       1.000
-    Med_AOV_High_Engagement                     0.010        0.029       0.900
-    Med_AOV_Med_Engagement_High_Profit          0.040        0.032       0.946
-    Low_AOV_High_Engagement                     0.027        0.031       0.931
-    Recent_Customers                            0.033        0.032       0.942
-    Other_Bucket                                0.026        0.029       0.908
+    High_AOV_Premium                            0.046        0.036       0.892
+    Med_AOV_High_Engagement                     0.010        0.029       0.814
+    Med_AOV_Med_Engagement_High_Profit          0.040        0.032       0.850
+    Low_AOV_High_Engagement                     0.027        0.031       0.838
+    Recent_Customers                            0.033        0.032       0.847
+    Other_Bucket                                0.026        0.029       0.821
     """
 
     _parameter_constraints: dict = {
@@ -1232,10 +1245,15 @@ class SegmentScorer(MECETransformerMixin):
         self.lift_ci_labels_ = ci_adjustment_label(self.alpha, stats.pop("n_tests"))
         scales["lift_pooled"] = stats.pop("lift_pooled")
         scales["lift_tau2"] = stats.pop("lift_tau2")
-        # the score reads the shrunk lift: a tiny segment's lucky estimate
-        # does not outrank a large segment's precise one
+        # the score reads the shrunk lift (a tiny segment's lucky estimate does
+        # not outrank a large segment's precise one), on the scale of the
+        # largest observed effect: shrunk lifts lie between the observed ones
+        # and the pooled lift, so they stay within it, and a campaign without
+        # effect scores about 0.5 (dividing by the largest shrunk lift would
+        # send every segment to 0 or 1 when they are all shrunk to one value)
         shrunk = stats["lift_shrunk"]
-        scale = float(np.max(np.abs(shrunk[observed]))) if observed.any() else 0.0
+        diff = stats["lift_observed"]
+        scale = float(np.max(np.abs(diff[observed]))) if observed.any() else 0.0
         scales["lift_scale"] = scale
         lift = np.where(observed, lift_to_unit(np.nan_to_num(shrunk), scale), simulated)
         if not observed.all():

@@ -276,7 +276,11 @@ def _table_notes(table):
             "and --outcome of a campaign with a randomized holdout to observe it."
         )
     if "lift_intervals" in table:
-        notes.append(f"{table['lift_intervals'].iloc[0]}.")
+        notes.append(
+            f"{table['lift_intervals'].iloc[0]}. The adjusted intervals and "
+            "lift_shrunk (the lift lift_score reads) are in the exports and the "
+            "HTML report."
+        )
     return notes
 
 

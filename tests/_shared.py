@@ -14,9 +14,9 @@ def robust_unit_reference(x, groups, descending=False):
 
     Quartiles by ``np.percentile``; values beyond ``q25 - 3 IQR`` and
     ``q75 + 3 IQR`` clipped to them; the centre is the mean of the clipped
-    values, the scale the IQR (1.349 standard deviations when the quartiles
-    are equal); each group's clipped mean maps to ``logistic(2 z)``, 0.5
-    where a group has no value. Returns ``(unit, raw_mean)``, Series by group.
+    values, the scale the IQR (when the quartiles are equal, the 10-90 then
+    the 1-99 percentile range as a normal distribution's IQR); each group's
+    clipped mean maps to ``logistic(2 z)``, 0.5 where a group has no value. Returns ``(unit, raw_mean)``, Series by group.
     """
     import numpy as np
     import pandas as pd
@@ -27,14 +27,15 @@ def robust_unit_reference(x, groups, descending=False):
     if not finite.size:
         return pd.Series(0.5, index=raw.index), raw
     q25, q75 = np.percentile(finite, [25, 75])
-    iqr = q75 - q25
-    if iqr > 0:
-        clipped, scale = np.clip(x, q25 - 3 * iqr, q75 + 3 * iqr), iqr
-    else:
-        clipped, scale = x, 1.3489795003921634 * finite.std()
-    seg = pd.Series(clipped).groupby(np.asarray(groups)).mean()
+    scale = q75 - q25
+    for lo, hi, width in ((10, 90, 2.5631031310892007), (1, 99, 4.6526957480816815)):
+        if scale <= 0:  # equal quartiles: a wider range, as a normal IQR
+            p_lo, p_hi = np.percentile(finite, [lo, hi])
+            scale = (p_hi - p_lo) * 1.3489795003921634 / width
     if not scale > 0:
         return pd.Series(0.5, index=raw.index), raw
+    clipped = np.clip(x, q25 - 3 * scale, q75 + 3 * scale)
+    seg = pd.Series(clipped).groupby(np.asarray(groups)).mean()
     z = (seg - np.nanmean(clipped)) / scale
     unit = 1 / (1 + np.exp(-2 * (-z if descending else z)))
     return unit.fillna(0.5), raw

@@ -73,6 +73,11 @@ def test_segment_then_apply_gives_identical_labels(capsys, csv_path, tmp_path):
         assert f"sklearn-mece: {step}" in stderr
     assert "High_AOV_Premium" in stdout and "MECE: PASS" in stdout
     assert "Strategies:" in stdout
+    # no campaign data: the printed table says the lift is simulated
+    assert "lift_source" in stdout
+    assert "lift_score is SIMULATED for every segment" in stdout
+    segments_csv = pd.read_csv(out / "segments.csv")
+    assert (segments_csv["lift_source"] == "simulated").all()
 
     segments = json.loads((out / "segments.json").read_text())
     assert {"segment", "size", "description", "strategy", "rule"} <= set(segments[0])
@@ -111,7 +116,7 @@ def test_segment_then_apply_gives_identical_labels(capsys, csv_path, tmp_path):
 
 def test_observed_lift_flows_into_report_and_html(capsys, csv_path, tmp_path):
     out = tmp_path / "out"
-    code, _, stderr = _run(
+    code, stdout, stderr = _run(
         capsys,
         "segment",
         csv_path,
@@ -127,12 +132,33 @@ def test_observed_lift_flows_into_report_and_html(capsys, csv_path, tmp_path):
         "parquet",
     )
     assert code == 0, stderr
+    assert "SIMULATED" not in stdout
+    assert "lift_ci_low/high_adjusted: 95 % simultaneous intervals over" in stdout
     report = pd.read_csv(out / "segments.csv")
-    for column in ("n_treated", "n_control", "lift_observed", "lift_ci_low"):
+    for column in (
+        "n_treated",
+        "n_control",
+        "lift_observed",
+        "lift_ci_low",
+        "lift_ci_low_adjusted",
+        "lift_ci_high_adjusted",
+        "lift_shrunk",
+        "lift_score",
+    ):
         assert column in report
+    assert (report["lift_source"] == "observed").all()
+    assert (
+        report["lift_intervals"]
+        .str.startswith(
+            "lift_ci_low/high: 95 % interval of each segment; lift_ci_low/high_adjusted"
+        )
+        .all()
+    )
     assert (report["n_treated"] + report["n_control"] == report["size"]).all()
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count(IMG) == 4  # sizes, scores, cuts, lift
+    assert "adjusted interval: 95 % simultaneous intervals over" in html
+    assert "Lift is simulated" not in html
     assignments = pd.read_parquet(out / "assignments.parquet")
     assert assignments.columns[0] == "row" and len(assignments) == 3_000
 

@@ -240,20 +240,74 @@ def test_shrink_lift_moves_imprecise_estimates_most():
     from sklearn_mece import shrink_lift
 
     lift = np.array([0.03, 0.15, 0.0, 0.01])
-    half = np.array([0.005, 0.2, 0.01, 0.01])
-    shrunk, mu, tau2 = shrink_lift(lift, lift - half, lift + half)
+    se = np.array([0.0025, 0.1, 0.005, 0.005])
+    shrunk, mu, tau2 = shrink_lift(lift, se)
     assert tau2 > 0 and min(lift) < mu < max(lift)
     moved = np.abs(shrunk - lift)
-    assert moved.argmax() == 1  # the widest interval moves most
+    assert moved.argmax() == 1  # the least precise moves most
     assert np.all(np.sign(shrunk - lift) == np.sign(mu - lift))  # toward mu
-    # equal lifts: no spread between segments, all shrunk to the pooled value
-    same, mu, tau2 = shrink_lift(
-        [0.02, 0.02, 0.02], [0.0, 0.01, -0.1], [0.04, 0.03, 0.14]
+    # the segments differ no more than their noise: all shrunk to the pooled lift
+    same, mu, tau2 = shrink_lift([0.02, 0.021, 0.019], [0.01, 0.005, 0.03])
+    assert tau2 == 0 and np.allclose(same, mu)
+    # a lift without a usable standard error carries no evidence: the pooled
+    # lift; a missing lift stays missing; one segment alone is not shrunk
+    odd, mu, _ = shrink_lift(
+        [0.03, 0.01, 1.0, 0.5, np.nan], [0.01, 0.01, np.nan, 0.0, 0.1]
     )
-    assert tau2 == 0 and np.allclose(same, 0.02)
-    # one segment, or missing intervals: nothing to shrink toward
-    one, mu, _ = shrink_lift([0.05, np.nan], [0.0, np.nan], [0.1, np.nan])
+    assert odd[2] == odd[3] == mu and np.isnan(odd[4])
+    one, mu, _ = shrink_lift([0.05, np.nan], [0.01, np.nan])
     assert one[0] == 0.05 and np.isnan(one[1]) and np.isnan(mu)
+
+
+def test_a_tiny_segment_without_variation_does_not_take_the_top_lift_score():
+    """Found in review: an amount outcome with constant arms (n=2 each) has
+    no Welch interval; it was left unshrunk and scored 1, squashing every
+    other segment's lift score."""
+    from sklearn_mece import SegmentScorer
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    segment = rng.choice(["A", "B", "C"], n)
+    t = (rng.random(n) < 0.5).astype(int)
+    orders = rng.poisson(1.0 + 0.3 * t * (segment == "A")).astype(float)
+    data = pd.DataFrame({"segment": segment, "t": t, "orders": orders})
+    tiny = pd.DataFrame(
+        {"segment": "Tiny", "t": [1, 1, 0, 0], "orders": [1.0, 1, 0, 0]}
+    )
+    data = pd.concat([data, tiny], ignore_index=True)
+    none = dict.fromkeys(
+        ("aov_column", "engagement_column", "profitability_column", "recency_column")
+    )
+    report = SegmentScorer(**none, treatment="t", outcome="orders").fit(data).report_
+    assert report.loc["Tiny", "lift_observed"] == 1.0
+    assert report.loc["Tiny", "lift_score"] < report.loc["A", "lift_score"]
+    assert report["lift_score"].idxmax() == "A"
+
+
+def test_no_effect_anywhere_scores_about_one_half():
+    """Found in review: with no real effect every shrunk lift is the pooled
+    one, and dividing by the largest shrunk lift sent all segments to 0 or 1
+    by the sign of noise."""
+    from sklearn_mece import SegmentScorer
+
+    none = dict.fromkeys(
+        ("aov_column", "engagement_column", "profitability_column", "recency_column")
+    )
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n = 30_000
+        data = pd.DataFrame(
+            {
+                "segment": rng.choice(list("ABCDEF"), n),
+                "t": (rng.random(n) < 0.5).astype(int),
+                "y": (rng.random(n) < 0.1).astype(int),
+            }
+        )
+        scorer = SegmentScorer(**none, treatment="t", outcome="y").fit(data)
+        report = scorer.report_
+        if report["lift_significant"].any():
+            continue
+        assert report["lift_score"].between(0.25, 0.75).all(), seed
 
 
 def _tiny_versus_large(seed):

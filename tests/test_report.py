@@ -26,7 +26,12 @@ def _with_scores_and_lift(report):
     report = report.copy()
     rng = np.random.default_rng(0)
     n = len(report)
-    for column in ("conversion_potential", "profitability", "lift", "strategic_fit"):
+    for column in (
+        "conversion_potential",
+        "profitability",
+        "lift_score",
+        "strategic_fit",
+    ):
         report[column] = rng.uniform(0, 1, n)
     report["size_score"] = rng.uniform(0, 1, n)
     report["score"] = rng.uniform(0.3, 0.8, n)
@@ -64,6 +69,9 @@ def test_html_is_self_contained_with_its_plots(fitted_preset, preset_data):
     for text in report["strategy"]:
         assert text.replace("'", "&#x27;") in page
     assert "PASS" in page
+    # without campaign data the lift the scores read is simulated: a banner says so
+    if has_scorer:
+        assert "Lift is simulated for every segment" in page
 
 
 def test_all_four_plots_with_scores_and_lift(fitted_preset):

@@ -629,21 +629,20 @@ def test_observed_lift_in_the_report(segmented):
     arms = X.groupby([seg, "treatment"])["converted"].mean().unstack()
     diff = (arms[1] - arms[0])[report.index]
     np.testing.assert_allclose(report["lift_observed"], diff, rtol=1e-12)
-    # the score reads the shrunk lift (random-effects posterior mean, from
-    # each segment's interval): 0.5 + 0.5 * shrunk / max|shrunk|
+    # the score reads the shrunk lift (random-effects posterior mean, the
+    # standard errors from each segment's interval), on the scale of the
+    # largest observed effect: 0.5 + 0.5 * shrunk / max|observed|
     from statsmodels.stats.meta_analysis import combine_effects
 
-    var = (
-        (report["lift_ci_high"] - report["lift_ci_low"]) / (2 * 1.959963984540054)
-    ) ** 2
-    meta = combine_effects(diff.to_numpy(), var.to_numpy(), method_re="iterated")
-    w = meta.tau2 / (meta.tau2 + var)
+    se = (report["lift_ci_high"] - report["lift_ci_low"]) / (2 * 1.959963984540054)
+    meta = combine_effects(diff.to_numpy(), se.to_numpy() ** 2, method_re="iterated")
+    w = meta.tau2 / (meta.tau2 + se**2)
     shrunk = meta.mean_effect_re + w * (diff - meta.mean_effect_re)
     np.testing.assert_allclose(report["lift_shrunk"], shrunk, rtol=1e-9)
     np.testing.assert_allclose(
-        report["lift_score"], 0.5 + 0.5 * shrunk / shrunk.abs().max(), rtol=1e-9
+        report["lift_score"], 0.5 + 0.5 * shrunk / diff.abs().max(), rtol=1e-9
     )
-    assert scorer.scales_["lift_scale"] == pytest.approx(shrunk.abs().max())
+    assert scorer.scales_["lift_scale"] == pytest.approx(diff.abs().max())
     # simultaneous intervals contain each segment's own
     assert (report["lift_ci_low_adjusted"] < report["lift_ci_low"]).all()
     assert (report["lift_ci_high_adjusted"] > report["lift_ci_high"]).all()
@@ -786,3 +785,22 @@ def test_real_scale_inputs_spread_the_tiers(segmented):
     assert len(set(scorer.tier_codes_.tolist())) >= 3
     reference = SegmentScorer().fit(segmented)
     np.testing.assert_allclose(scorer.scores_, reference.scores_, atol=0.01)
+
+
+def test_a_zero_inflated_input_keeps_its_fences():
+    """Found in review: with equal quartiles (80 % zeros) the scale was the
+    standard deviation and nothing was clipped, so one bot set the scale and
+    made its segment the most engaged."""
+    rng = np.random.default_rng(0)
+    n = 8_000
+    segment = np.repeat(["A", "B", "C", "D"], n // 4)
+    active = np.isin(segment, ["A", "B"])
+    sessions = np.where(rng.random(n) < np.where(active, 0.35, 0.05), 1.0, 0.0)
+    sessions *= rng.integers(1, 20, n)
+    X = tiny(segment, engagement_score=sessions)
+    before = SegmentScorer().fit(X).dimensions_["conversion_potential"]
+    X.loc[n - 1, "engagement_score"] = 1e5  # one bot, in segment D
+    after = SegmentScorer().fit(X).dimensions_["conversion_potential"]
+    assert np.argsort(after).tolist() == np.argsort(before).tolist()
+    assert after[:2].min() > after[2:].max()
+    np.testing.assert_allclose(after, before, atol=0.01)

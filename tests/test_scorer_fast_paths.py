@@ -117,8 +117,10 @@ def test_fit_matches_the_documented_normalisation(data):
     np.testing.assert_allclose(
         scorer.dimensions_["profitability"], 0.8 * profit + 0.2 * aov, rtol=1e-12
     )
-    assert scorer.scales_["engagement_score"]["q25"] == 0.0  # equal quartiles
-    assert "clip_low" not in scorer.scales_["engagement_score"]
+    learned = scorer.scales_["engagement_score"]
+    assert learned["q25"] == learned["q75"] == 0.0  # equal quartiles
+    p10, p90 = np.percentile(data["engagement_score"], [10, 90])
+    assert learned["scale"] == pytest.approx((p90 - p10) * 1.3489795 / 2.5631031)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -140,6 +142,20 @@ def test_segment_sums_are_identical_across_engines_and_threads(threads):
         want[1], np.bincount(codes[ok], np.clip(x[ok], 1.0, 500.0), 9), rtol=1e-12
     )
     np.testing.assert_allclose(want[2], np.bincount(codes[ok], x[ok], 9), rtol=1e-12)
+
+
+def test_segment_sums_with_many_codes_use_few_blocks():
+    rng = np.random.default_rng(3)
+    n, k = 600_000, 200_000  # a scorer keyed by customer
+    codes = rng.integers(0, k, n)
+    x = rng.random(n)
+    with _backend.thread_limit(2):
+        got = _kernels.segment_sums(codes, k, x, engine="numba")
+        again = _kernels.segment_sums(codes, k, x, engine="numpy")
+    for a, b in zip(got, again):
+        np.testing.assert_array_equal(_bits(a), _bits(b))
+    np.testing.assert_array_equal(got[0], np.bincount(codes, minlength=k))
+    np.testing.assert_allclose(got[2], np.bincount(codes, x, k), rtol=1e-12)
 
 
 # -- transform ------------------------------------------------------------------------------
