@@ -347,6 +347,27 @@ def run_in_slices(func, n):
     return list(_pool(len(parts)).map(lambda p: func(*p), parts))
 
 
+def run_per_item(func, items, n_rows):
+    """``[func(item) for item in items]``, items spread over the threads.
+
+    For independent jobs on whole columns (each runs its kernels serially on
+    its thread): serial steps of one job overlap with another's passes,
+    which splitting each job's rows across the threads cannot do. Runs in
+    the calling thread for one item, small inputs (``n_rows`` per item below
+    :data:`THREAD_MIN_ROWS`), one thread, or from a pool thread.
+
+    Examples
+    --------
+    >>> run_per_item(lambda x: x * 2, [1, 2, 3], 10)
+    [2, 4, 6]
+    """
+    items = list(items)
+    k = min(get_num_threads(), len(items)) if n_rows >= THREAD_MIN_ROWS else 1
+    if k <= 1 or threading.current_thread().name.startswith(_WORKER_PREFIX):
+        return [func(item) for item in items]
+    return list(_pool(k).map(func, items))
+
+
 def readonly(a):
     """A C-contiguous, read-only view (or copy) of ``a``: one numba signature."""
     a = np.ascontiguousarray(a)

@@ -276,16 +276,25 @@ def take(table, codes, engine=None):
 #: on the engine or the number of threads.
 SUM_BLOCK = 1 << 17
 
+#: Interleaved partial sums of :func:`segment_sums` (row ``i`` of a block in
+#: lane ``i % SUM_LANES``): consecutive rows of one code add to different
+#: accumulators, which measured 2-3x faster than one chain of additions.
+SUM_LANES = 4
 
-def segment_sums(codes, n_bins, values, lo=-np.inf, hi=np.inf, engine=None):
+
+def segment_sums(
+    codes, n_bins, values, lo=-np.inf, hi=np.inf, has_nan=True, counts=None, engine=None
+):
     """Per code: non-NaN count, sum of the values clipped to ``[lo, hi]``, raw sum.
 
     One read of ``codes`` and ``values``. NaN values are left out of all three;
     codes must be in ``[0, n_bins)``. The result is bit-identical whatever
     the engine and the number of threads: each block of :data:`SUM_BLOCK`
     rows (longer blocks for more than 8 codes per block row, so that the
-    per-block sums stay small) is summed in row order, then the blocks in
-    order.
+    per-block sums stay small) is summed in row order in each of
+    :data:`SUM_LANES` interleaved lanes, then the lanes and the blocks in
+    order. The clipped sum is the raw sum plus the clipping excess of the
+    rows outside ``[lo, hi]``.
 
     Parameters
     ----------
@@ -296,6 +305,11 @@ def segment_sums(codes, n_bins, values, lo=-np.inf, hi=np.inf, engine=None):
         Same length as ``codes``; no infinite values.
     lo, hi : float, default=-inf, inf
         Clipping bounds of the second sum.
+    has_nan : bool, default=True
+        False when ``values`` is known to hold no NaN: a faster loop, and
+        the counts are those of the codes.
+    counts : ndarray of shape (n_bins,), optional
+        The rows per code, when known: the counts with ``has_nan=False``.
     engine : {"numba", "numpy"} or None
 
     Returns
@@ -314,8 +328,8 @@ def segment_sums(codes, n_bins, values, lo=-np.inf, hi=np.inf, engine=None):
     # the per-block sums stay within about 2^20 values
     block = max(SUM_BLOCK, -(-n // max(2, (1 << 20) // max(n_bins, 1))))
     n_blocks = -(-n // block)
-    out = np.zeros((n_blocks, 3, n_bins))
-    lo, hi = float(lo), float(hi)
+    out = np.zeros((n_blocks, SUM_LANES, 3, n_bins))
+    lo, hi, has_nan = float(lo), float(hi), bool(has_nan)
     numba = engine_for(n, engine) == "numba"
     if numba:
         k = _backend.numba_kernels()
@@ -326,24 +340,39 @@ def segment_sums(codes, n_bins, values, lo=-np.inf, hi=np.inf, engine=None):
         b0, b1 = -(-a // block), -(-b // block)
         if numba:
             s, e = b0 * block, min(b1 * block, n)
-            k.segment_sums(codes[s:e], values[s:e], lo, hi, block, out[b0:b1])
+            k.segment_sums(codes[s:e], values[s:e], lo, hi, block, has_nan, out[b0:b1])
             return
         for j in range(b0, b1):
-            c = codes[j * block : (j + 1) * block]
-            v = values[j * block : (j + 1) * block]
-            ok = ~np.isnan(v)
-            if not ok.all():
-                c, v = c[ok], v[ok]
-            c = c.astype(np.intp, copy=False)
-            out[j, 0] = np.bincount(c, minlength=n_bins)
-            out[j, 1] = np.bincount(c, weights=np.clip(v, lo, hi), minlength=n_bins)
-            out[j, 2] = np.bincount(c, weights=v, minlength=n_bins)
+            for lane in range(SUM_LANES):
+                c = codes[j * block + lane : (j + 1) * block : SUM_LANES]
+                v = values[j * block + lane : (j + 1) * block : SUM_LANES]
+                if has_nan:
+                    ok = ~np.isnan(v)
+                    c, v = c[ok], v[ok]
+                c = c.astype(np.intp)
+                into = out[j, lane]
+                if has_nan:
+                    into[0] = np.bincount(c, minlength=n_bins)
+                outside = (v < lo) | (v > hi)
+                if outside.any():
+                    w = v[outside]
+                    into[1] = np.bincount(
+                        c[outside], np.clip(w, lo, hi) - w, minlength=n_bins
+                    )
+                into[2] = np.bincount(c, weights=v, minlength=n_bins)
 
     _backend.run_in_slices(work, n)
     total = np.zeros((3, n_bins))
-    for block in out:  # in block order, one addition at a time
-        total += block
-    return total[0], total[1], total[2]
+    for lanes in out:  # blocks in order, lanes in order, one addition at a time
+        part = lanes[0].copy()
+        for lane in lanes[1:]:
+            part += lane
+        total += part
+    if has_nan:
+        counts = total[0]
+    elif counts is None:
+        counts = bincount(codes, n_bins)
+    return np.asarray(counts, dtype=np.float64), total[2] + total[1], total[2]
 
 
 # --------------------------------------------------------------------------

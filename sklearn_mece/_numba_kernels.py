@@ -277,20 +277,40 @@ def bincount(codes, n_bins):
 
 
 @_jit()
-def segment_sums(codes, x, lo, hi, block, out):
-    # per block of rows, in row order: non-NaN count, sum of the values
-    # clipped to [lo, hi], and sum of the raw values, per code
+def segment_sums(codes, x, lo, hi, block, has_nan, out):
+    # per block of rows and per lane (row i of a block in lane i % 4, so that
+    # consecutive rows of one code add to different accumulators), in row
+    # order: the non-NaN count (only with has_nan), the clipping excess
+    # clip(v, lo, hi) - v (only for rows outside [lo, hi]), the raw sum
     n = codes.shape[0]
     for b in range(out.shape[0]):
         s = b * block
         e = min(s + block, n)
-        for i in range(s, e):
+        m = s + (e - s) // 4 * 4
+        if has_nan:
+            for i in range(s, e):
+                v = x[i]
+                if v == v:
+                    lane = (i - s) & 3
+                    c = np.int64(codes[i])
+                    out[b, lane, 0, c] += 1.0
+                    if v < lo or v > hi:
+                        out[b, lane, 1, c] += min(max(v, lo), hi) - v
+                    out[b, lane, 2, c] += v
+            continue
+        for i in range(s, m, 4):
+            for lane in range(4):
+                v = x[i + lane]
+                c = np.int64(codes[i + lane])
+                if v < lo or v > hi:
+                    out[b, lane, 1, c] += min(max(v, lo), hi) - v
+                out[b, lane, 2, c] += v
+        for i in range(m, e):
             v = x[i]
-            if v == v:
-                c = np.int64(codes[i])
-                out[b, 0, c] += 1.0
-                out[b, 1, c] += min(max(v, lo), hi)
-                out[b, 2, c] += v
+            c = np.int64(codes[i])
+            if v < lo or v > hi:
+                out[b, i - m, 1, c] += min(max(v, lo), hi) - v
+            out[b, i - m, 2, c] += v
 
 
 # --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from . import _kernels
+from . import _backend, _kernels
 from ._base import (
     _SMALL_FRAME,
     MECETransformerMixin,
@@ -1097,10 +1097,23 @@ class SegmentScorer(MECETransformerMixin):
         counts = _kernels.bincount(codes, k).astype(np.int64)
 
         scales, means = {}, {}
-        terms = {
-            i.term: self._input(X, codes, k, i.param, i.normalisation, scales, means)
-            for i in SCORE_INPUTS
-        }
+        # one input column per thread: the serial steps of one column's exact
+        # quartiles overlap with another column's passes
+        units = _backend.run_per_item(
+            lambda i: self._input(
+                X, codes, k, i.param, i.normalisation, scales, means, counts
+            ),
+            SCORE_INPUTS,
+            n_rows,
+        )
+        terms = {i.term: unit for i, unit in zip(SCORE_INPUTS, units)}
+        # the report's mean_<column> columns in table order, whatever finished first
+        labels = self._column_labels(n_features)
+        order = [
+            labels[p] for i in SCORE_INPUTS if (p := self.columns_[i.param]) is not None
+        ]
+        means = {label: means[label] for label in order if label in means}
+        scales = {label: scales[label] for label in order if label in scales}
         optimal = self._rows(self.optimal_size, n_rows)
         simulated = simulated_lift(terms["engagement"], terms["aov"])
         terms["lift"], source, lift_stats, outcome_type = self._lift(
@@ -1197,7 +1210,7 @@ class SegmentScorer(MECETransformerMixin):
         # categorical codes stay int8/int16: every reader takes any int dtype
         return segments, keys, kind, codes
 
-    def _input(self, X, codes, k, param, how, scales, means):
+    def _input(self, X, codes, k, param, how, scales, means, counts):
         """Per-segment [0, 1] value of one input (0.5 where absent)."""
         pos = self.columns_[param]
         if pos is None:
@@ -1211,6 +1224,8 @@ class SegmentScorer(MECETransformerMixin):
             x,
             learned.get("clip_low", -np.inf),
             learned.get("clip_high", np.inf),
+            has_nan=n_valid < x.shape[0],
+            counts=counts,
         )
         with np.errstate(invalid="ignore", divide="ignore"):
             means[label] = raw / count

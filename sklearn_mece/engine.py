@@ -241,7 +241,9 @@ class MECESegmentationEngine:
             Per segment, in hierarchy order: ``name``, ``size``, ``share``,
             ``rule`` (in words, with the learned thresholds), ``mean_aov``,
             ``mean_engagement``, ``mean_profitability``, the dimension scores
-            (the scorer's ``lift_score`` as ``lift_vs_control``), ``overall_score``, ``tier``, ``valid``, ``invalid_reason``,
+            (the scorer's ``lift_score`` as ``lift_vs_control``),
+            ``overall_score``, ``tier``, ``lift_source`` (``"simulated"``
+            without campaign data), ``valid``, ``invalid_reason``,
             ``description`` and ``strategy``.
         universe_df : pandas.DataFrame
             The universe rows (same index) with ``segment``, ``segment_score``

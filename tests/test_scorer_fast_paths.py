@@ -144,6 +144,28 @@ def test_segment_sums_are_identical_across_engines_and_threads(threads):
     np.testing.assert_allclose(want[2], np.bincount(codes[ok], x[ok], 9), rtol=1e-12)
 
 
+@pytest.mark.parametrize("order", ["random", "sorted"])
+def test_segment_sums_without_nan_take_the_fast_loop_with_the_same_bits(order):
+    rng = np.random.default_rng(11)
+    n = 2 * _kernels.SUM_BLOCK + 77
+    codes = rng.integers(0, 5, n).astype(np.int8)
+    if order == "sorted":  # segments in runs, as in data sorted by segment
+        codes.sort()
+    x = rng.lognormal(3, 1, n)
+    want = _kernels.segment_sums(codes, 5, x, 5.0, 80.0, engine="numpy")
+    for threads in (1, 2, 3):
+        with _backend.thread_limit(threads):
+            for engine in ("numba", "numpy"):
+                got = _kernels.segment_sums(
+                    codes, 5, x, 5.0, 80.0, has_nan=False, engine=engine
+                )
+                for a, b in zip(got, want):
+                    np.testing.assert_array_equal(_bits(a), _bits(b))
+    np.testing.assert_allclose(
+        want[1], np.bincount(codes, np.clip(x, 5.0, 80.0), 5), rtol=1e-12
+    )
+
+
 def test_segment_sums_with_many_codes_use_few_blocks():
     rng = np.random.default_rng(3)
     n, k = 600_000, 200_000  # a scorer keyed by customer
@@ -272,3 +294,26 @@ def test_small_output_frame_equals_the_generic_one(data):
     out.iloc[0, 1] = -1.0
     out.loc[out.index[0], "segment_score"] = 2.0
     pd.testing.assert_frame_equal(rows, before)
+
+
+def test_inputs_fitted_on_several_threads_give_the_same_scorer():
+    """Large inputs fit one column per thread; the result (values, and the
+    order of the report's columns) is that of one thread."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(_columns(_backend.THREAD_MIN_ROWS + 5_000, rng))
+    frame["segment"] = frame["segment"].astype("category")
+    with _backend.thread_limit(1):
+        one = SegmentScorer().fit(frame)
+    with _backend.thread_limit(2):
+        two = SegmentScorer().fit(frame)
+    pd.testing.assert_frame_equal(two.report_, one.report_, check_exact=True)
+    assert list(two.scales_) == list(one.scales_) and two.scales_ == one.scales_
+    assert list(two.report_.columns[-4:]) == [
+        f"mean_{c}"
+        for c in (
+            "engagement_score",
+            "profitability_score",
+            "avg_order_value",
+            "days_since_last_order",
+        )
+    ]
