@@ -138,17 +138,33 @@ def measure(rows, engine, what, op="transform", repeat=0):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def memory_row(m, figure, backend, target=True):
+    """A results row from a :func:`measure` result: input + peak extra memory
+    against input + 2 x output (MB)."""
+    extra = m["extra_rss_bytes"]
+    if extra is None:  # no /proc: tracemalloc only
+        extra = m["tracemalloc_peak_bytes"]
+    ours = (m["input_bytes"] + extra) / MB
+    budget = (m["input_bytes"] + 2 * m["output_bytes"]) / MB
+    return {
+        "figure": figure,
+        "backend": backend,
+        "baseline": "input + 2 x output",
+        "ours_ms": ours,
+        "baseline_ms": budget,
+        "ratio": budget / ours,
+        "identical": True,
+        "unit": "MB",
+        "target": ("<=", budget) if target else None,
+    }
+
+
 def run(rows=10_000_000, engines=("numba", "numpy")):
     """Rows of the results table; sizes in MB (``unit="MB"``)."""
     results = []
     for what in ("thresholds + segments", "whole preset pipeline", "seed"):
         for engine in engines if what != "seed" else ("numpy",):
             m = measure(rows, engine, what)
-            extra = m["extra_rss_bytes"]
-            if extra is None:  # no /proc: tracemalloc only
-                extra = m["tracemalloc_peak_bytes"]
-            ours = (m["input_bytes"] + extra) / MB
-            budget = (m["input_bytes"] + 2 * m["output_bytes"]) / MB
             figure = (
                 f"peak memory of transform, {what} (input {m['input_bytes'] / MB:.0f}"
                 f" MB, output adds {m['output_bytes'] / MB:.0f} MB; "
@@ -158,19 +174,8 @@ def run(rows=10_000_000, engines=("numba", "numpy")):
                 figure = figure.replace(
                     "of transform, seed", "of the seed's masks + .loc"
                 )
-            results.append(
-                {
-                    "figure": figure,
-                    "backend": "seed" if what == "seed" else engine,
-                    "baseline": "input + 2 x output",
-                    "ours_ms": ours,
-                    "baseline_ms": budget,
-                    "ratio": budget / ours,
-                    "identical": True,
-                    "unit": "MB",
-                    "target": ("<=", budget) if what != "seed" else None,
-                }
-            )
+            backend = "seed" if what == "seed" else engine
+            results.append(memory_row(m, figure, backend, target=what != "seed"))
     return results
 
 
