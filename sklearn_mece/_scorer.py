@@ -130,6 +130,13 @@ class Dimension(NamedTuple):
         """The terms the dimension reads."""
         return tuple(term for term, _ in self.formula)
 
+    @property
+    def formula_text(self):
+        """The formula in words: ``"0.7 * engagement + 0.3 * recency"``."""
+        return " + ".join(
+            term if coef == 1.0 else f"{coef:g} * {term}" for term, coef in self.formula
+        )
+
     def compute(self, terms):
         """The dimension per segment from ``{term: per-segment array}``."""
         (first, coef), *rest = self.formula
@@ -1497,14 +1504,9 @@ def _dimension_docs():
     """The dimension table as the bullet list of :class:`SegmentScorer`'s docstring."""
     import textwrap
 
-    def formula(d):
-        return " + ".join(
-            term if coef == 1.0 else f"{coef:g} * {term}" for term, coef in d.formula
-        )
-
     lines = []
     for d in DIMENSION_TABLE:
-        what = f"``{d.name} = {formula(d)}``"
+        what = f"``{d.name} = {d.formula_text}``"
         if len(d.formula) == 1 and d.formula[0][1] == 1.0:
             what = f"``{d.name}``, the ``{d.formula[0][0]}`` term"
         text = (

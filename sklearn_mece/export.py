@@ -21,8 +21,10 @@ import pandas as pd
 
 from ._base import to_plain
 from ._csv import write_csv
+from ._format import SCORE_DECIMALS
+from ._lift import INCREMENTAL_COLUMNS, incremental_outcome
 from ._pipeline import find_steps, segment_step
-from ._scorer import input_columns
+from ._scorer import dimension_names, input_columns
 
 __all__ = [
     "FORMATS",
@@ -231,11 +233,22 @@ def segment_report(pipeline, X_out=None, *, mean_columns=None):
         at = list(table.columns).index("valid")
         for i, col in enumerate(extra):
             table.insert(at + i, col, scores[col].to_numpy())
+        if "lift_observed" in scores:
+            # what contacting the whole segment brings: lift x size
+            values = incremental_outcome(
+                table["size"],
+                scores["lift_observed"],
+                scores["lift_ci_low"],
+                scores["lift_ci_high"],
+            )
+            at = list(table.columns).index("valid")
+            for i, name in enumerate(INCREMENTAL_COLUMNS):
+                table.insert(at + i, name, values[i])
         if "lift_ci" in scores.attrs:
             # which interval is which, in every export format (a CSV has no
             # other place for it)
             table.insert(
-                at + len(extra),
+                list(table.columns).index("valid"),
                 "lift_intervals",
                 f"lift_ci_low/high: {scores.attrs['lift_ci']}; "
                 f"lift_ci_low/high_adjusted: {scores.attrs['lift_ci_adjusted']}",
@@ -298,7 +311,21 @@ def _format_of(path, format):
     )
 
 
+#: Columns written with :data:`~sklearn_mece._format.SCORE_DECIMALS`
+#: decimals: a score's later digits are noise to whoever reads the file.
+_ROUNDED = frozenset((*dimension_names(), "score", "segment_score"))
+
+
+def _rounded(frame):
+    """The frame with its score columns rounded (a copy when any is)."""
+    cols = [c for c in frame.columns if c in _ROUNDED and frame[c].dtype.kind == "f"]
+    if not cols:
+        return frame
+    return frame.assign(**{c: frame[c].round(SCORE_DECIMALS) for c in cols})
+
+
 def _write(frame, path, format, *, json_indent=None, csv_escape=True):
+    frame = _rounded(frame)
     path = Path(path)
     fmt = _format_of(path, format)
     path.parent.mkdir(parents=True, exist_ok=True)

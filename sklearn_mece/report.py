@@ -8,11 +8,16 @@ plots: segment sizes, scores by dimension, each cut on its feature's
 distribution, and the observed lift with its interval per segment.
 :func:`write_html_report` writes it to a file.
 
+The page is rendered from the Jinja2 template ``templates/report.html.j2``
+shipped in the package (no HTML is assembled in Python); numbers are
+formatted by :mod:`sklearn_mece._format` (thousands separators, ``"< 0.001"``,
+percentages, money with a configurable currency).
+
 Everything is read from the fitted pipeline (see :func:`segment_report`);
 nothing is refitted. Plots are drawn on :class:`matplotlib.figure.Figure`
 objects with the Agg canvas, never through ``pyplot``, so building a report
 does not touch the global matplotlib state and works without a display. Every
-text taken from the data or the rules is escaped with :func:`html.escape`, and
+text taken from the data or the rules is escaped by the template's autoescape, and
 every figure is built and rendered with matplotlib's mathtext off
 (``text.parse_math``): a segment or column name such as ``"$x^$"`` is drawn as
 it is, never parsed as a formula.
@@ -21,17 +26,26 @@ it is, never parsed as a formula.
 import base64
 import datetime
 import functools
-import html
 import io
 import math
+import numbers
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ._lift import _LIFT_FIELDS
+from ._format import (
+    MISSING,
+    format_count,
+    format_money,
+    format_number,
+    format_p_value,
+    format_score,
+    format_share,
+)
+from ._lift import _LIFT_FIELDS, INCREMENTAL_COLUMNS
 from ._pipeline import find_steps, segment_step
-from ._scorer import dimension_names
+from ._scorer import DIMENSION_TABLE, SCORE_INPUTS, dimension_names, input_columns
 from .export import _cuts, _rules_context, _ruleset, segment_report
 
 __all__ = [
@@ -478,10 +492,6 @@ pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}
 """
 
 
-def _e(value):
-    return html.escape(str(value), quote=True)
-
-
 def _is_missing(value):
     try:
         return value is None or value is pd.NA or bool(pd.isna(value))
@@ -489,53 +499,55 @@ def _is_missing(value):
         return False
 
 
-def _fmt(value, column):
+def _fmt(value, column, money=(), currency="$"):
+    """A cell as people read it (the formats of :mod:`sklearn_mece._format`)."""
     if _is_missing(value):
-        return "–"
+        return MISSING
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
+    if not isinstance(value, numbers.Number):
+        return str(value)
+    if column in money:
+        return format_money(value, currency)
+    if column == "share" or column.startswith("rate_"):
+        return format_share(value, decimals=2)
+    if "p_value" in column or "p_adjusted" in column:
+        return format_p_value(value)
+    if column in SCORE_DIMENSIONS or column == "lift_score":
+        return format_score(value)
+    if column in INCREMENTAL_COLUMNS:  # extra conversions or visits
+        return format_count(value)
     if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        if column == "share" or column.startswith("rate_"):
-            return f"{100 * value:.2f} %"
-        if "p_value" in column or "p_adjusted" in column:
-            return f"{value:.2g}"
-        if value.is_integer() and abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:,.4g}" if abs(value) >= 1000 else f"{value:.3f}"
-    return str(value)
+        return format_count(value)
+    return format_number(value)
 
 
-def _table(frame, *, index_name="segment"):
-    head = "".join(f"<th>{_e(c)}</th>" for c in [index_name, *frame.columns])
+def _table(frame, *, index_name="segment", money=(), currency="$"):
+    """A DataFrame as the template's table: header, then rows of cells
+    (text formatted for reading; numbers right-aligned)."""
     rows = []
     for name, row in frame.iterrows():
-        cells = [f"<th>{_e(name)}</th>"]
+        cells = []
         for col, value in row.items():
             numeric = isinstance(value, int | float | np.number) and not isinstance(
                 value, bool | np.bool_
             )
-            cls = ' class="num"' if numeric else ""
-            cells.append(f"<td{cls}>{_e(_fmt(value, str(col)))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+            text = _fmt(value, str(col), money, currency)
+            cells.append({"text": text, "cls": "num" if numeric else ""})
+        rows.append({"name": str(name), "cells": cells})
+    return {"columns": [index_name, *map(str, frame.columns)], "rows": rows}
 
 
 def _img(fig, alt):
-    if fig is None:
-        return ""
-    return f'<img src="{figure_to_data_uri(fig)}" alt="{_e(alt)}">'
+    return None if fig is None else {"uri": figure_to_data_uri(fig), "alt": alt}
 
 
-def _thresholds_html(pipeline):
+def _thresholds_data(pipeline):
+    """The learned cuts as a table, and the percentile method."""
     thresholds = find_steps(pipeline).thresholder
     cuts = getattr(thresholds, "cuts_", None)
     if not cuts:
-        return "<p class='muted'>No thresholder in this pipeline.</p>"
+        return None, None
     percentiles = getattr(thresholds, "percentiles_", {})
     collapsed = getattr(thresholds, "collapsed_levels_", {})
     rows = []
@@ -555,60 +567,53 @@ def _thresholds_html(pipeline):
                 }
             )
     frame = pd.DataFrame(rows).set_index("feature")
-    method = getattr(thresholds, "method", None)
-    note = (
-        "<p class='muted'>A value equal to a cut goes to the upper level. "
-        f"Percentile method: {_e(method)}.</p>"
-        if method
-        else ""
-    )
-    return _table(frame, index_name="feature") + note
+    return _table(frame, index_name="feature"), getattr(thresholds, "method", None)
 
 
-def _rules_html(pipeline, report):
+def _rules_data(pipeline, report):
+    """The rule tree as data: one entry per declared segment, and the splits."""
     seg, rules, cuts, suffix, closed = _rules_context(pipeline)
     if rules is None:
-        return "<p class='muted'>This segmenter has no declared rules.</p>"
+        return None, []
     merge_map = getattr(seg, "merge_map_", {})
     sizes = report["size"].to_dict() if "size" in report else {}
-    parts = [
-        "<p>Rows go to the <b>first</b> segment whose conditions all hold; "
-        "every other row goes to the ELSE segment. The result is mutually "
-        "exclusive and collectively exhaustive by construction.</p>"
-    ]
+    entries = []
     n = len(rules.segments)
     for i, segment in enumerate(rules.all_segments):
-        head = f"{i + 1}. {_e(segment.name)}"
         target = merge_map.get(segment.name, segment.name)
-        if segment.name in sizes:
-            head += f" <span class='muted'>n = {int(sizes[segment.name]):,}</span>"
-        elif target != segment.name:
-            head += f" <span class='fail'>merged into {_e(target)}</span>"
         if i == n:
-            conds = ["<li>ELSE: every row not matched above</li>"]
+            conditions = ["ELSE: every row not matched above"]
         elif not segment.conditions:
-            conds = ["<li>every remaining row</li>"]
+            conditions = ["every remaining row"]
         else:
-            conds = [
-                f"<li>{_e(rules.describe_condition(c, cuts, suffix, closed))}</li>"
+            conditions = [
+                rules.describe_condition(c, cuts, suffix, closed)
                 for c in segment.conditions
             ]
-        body = f"<ul>{''.join(conds)}</ul>"
-        if segment.description:
-            body += f"<div><b>Why:</b> {_e(segment.description)}</div>"
-        if segment.strategy:
-            body += f"<div><b>Strategy:</b> {_e(segment.strategy)}</div>"
-        parts.append(f"<div class='rule'><h3>{head}</h3>{body}</div>")
-    for split in getattr(seg, "splits_", ()):
-        cuts_text = ", ".join(f"{c:,.6g}" for c in split["cuts"])
-        parts.append(
-            f"<p>{_e(split['segment'])} was split by {_e(split['column'])} at "
-            f"{_e(cuts_text)} (max_size).</p>"
+        entries.append(
+            {
+                "number": i + 1,
+                "name": segment.name,
+                "size": int(sizes[segment.name]) if segment.name in sizes else None,
+                "merged_into": target if target != segment.name else None,
+                "conditions": conditions,
+                "description": segment.description,
+                "strategy": segment.strategy,
+            }
         )
-    return "".join(parts)
+    splits = [
+        {
+            "segment": split["segment"],
+            "column": split["column"],
+            "cuts": ", ".join(f"{c:,.6g}" for c in split["cuts"]),
+        }
+        for split in getattr(seg, "splits_", ())
+    ]
+    return entries, splits
 
 
-def _mece_html(mece):
+def _mece_checks(mece):
+    """Each MECE check: name, whether it holds, detail."""
     checks = [
         (
             "count check",
@@ -639,18 +644,7 @@ def _mece_html(mece):
                 f"{len(mece.unexpected_labels)} unexpected segment names",
             )
         )
-    rows = "".join(
-        f"<tr><th>{_e(name)}</th><td class='{'pass' if ok else 'fail'}'>"
-        f"{'PASS' if ok else 'FAIL'}</td><td>{_e(detail)}</td></tr>"
-        for name, ok, detail in checks
-    )
-    verdict = "pass" if mece.is_mece else "fail"
-    return (
-        f"<p>Verdict: <span class='{verdict}'>{verdict.upper()}</span></p>"
-        f"<table><thead><tr><th>check</th><th>result</th><th>detail</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table>"
-        f"<details><summary>full check output</summary><pre>{_e(mece)}</pre></details>"
-    )
+    return [{"name": n, "ok": bool(ok), "detail": d} for n, ok, d in checks]
 
 
 def _interval_labels(report):
@@ -661,34 +655,133 @@ def _interval_labels(report):
     return "each segment's own interval", "simultaneous intervals (Bonferroni)"
 
 
-def _simulated_banner(report):
-    """A warning paragraph when the lift the scores read is simulated."""
+def _simulated_segments(report):
+    """Which segments' lift is simulated, in words (None when none is)."""
     if "lift_source" not in report:
-        return ""
+        return None
     simulated = [str(s) for s, v in report["lift_source"].items() if v == "simulated"]
     if not simulated:
-        return ""
-    which = (
-        "every segment"
-        if len(simulated) == len(report)
-        else f"{len(simulated)} segment(s): {', '.join(simulated)}"
-    )
-    return (
-        "<p class='fail'>Lift is simulated for "
-        f"{_e(which)}: <code>lift_score</code> there is the assumption "
-        "0.1 + 0.4 &times; engagement + 0.3 &times; order value, not a "
-        "measurement. Fit the scorer with <code>treatment</code> and "
-        "<code>outcome</code> columns of a campaign with a randomized holdout to "
-        "observe it.</p>"
-    )
+        return None
+    if len(simulated) == len(report):
+        return "every segment"
+    return f"{len(simulated)} segment(s): {', '.join(simulated)}"
 
 
-def _segment_tables(report):
-    numeric_known = [c for c in report.columns if c not in _TEXT_COLUMNS]
-    lift_cols = [c for c in _LIFT_FIELDS if c in report]
+def _money_columns(pipeline, report):
+    """Report columns that hold money: the mean order value, and the
+    incremental outcome of a spend."""
+    scorer = find_steps(pipeline).scorer
+    aov = getattr(scorer, "aov_column", None)
+    aov = aov if isinstance(aov, str) else input_columns(terms=("aov",))[0]
+    money = {f"mean_{aov}"}
+    if _lift_scale(report)[0] == 1.0:  # an amount: the lift is money too
+        money |= set(INCREMENTAL_COLUMNS)
+    return money
+
+
+def display_name(name):
+    """A segment name as a marketer reads it: ``"High_AOV_Premium"`` becomes
+    ``"High AOV Premium"``.
+
+    Examples
+    --------
+    >>> display_name("Med_AOV_High_Engagement"), display_name(3)
+    ('Med AOV High Engagement', '3')
+    """
+    return " ".join(str(name).replace("_", " ").split())
+
+
+def _summary_data(pipeline, report, X_out, money, currency, display_names):
+    """The executive summary: segments ranked by incremental outcome when the
+    lift is observed, else by score; per segment its name, size, share,
+    index of each input against the average, tier, strategy, outcome."""
+    scorer = find_steps(pipeline).scorer
+    names = {**{n: display_name(n) for n in report.index}, **(display_names or {})}
+    inputs = []
+    if scorer is not None:
+        for spec in SCORE_INPUTS:
+            column = getattr(scorer, spec.param, None)
+            if (
+                isinstance(column, str)
+                and f"mean_{column}" in report
+                and column in X_out
+            ):
+                average = float(X_out[column].mean())
+                if np.isfinite(average) and average != 0:
+                    inputs.append((display_name(column), f"mean_{column}", average))
+    observed = (
+        "incremental_outcome" in report
+        and report.get("lift_source", pd.Series("observed", report.index))
+        .eq("observed")
+        .all()
+    )
+    order = report.index
+    if observed:
+        order = report["incremental_outcome"].sort_values(ascending=False).index
+    elif "score" in report:
+        order = report["score"].sort_values(ascending=False, kind="stable").index
+    rows = []
+    for name in order:
+        row = report.loc[name]
+        entry = {
+            "name": names.get(name, display_name(name)),
+            "size": format_count(row["size"]),
+            "share": format_share(row["share"]) if "share" in row else MISSING,
+            "indexes": [
+                f"{label} {float(row[col]) / average:.1f}x average"
+                for label, col, average in inputs
+                if not _is_missing(row[col])
+            ],
+            "tier": str(row["tier"]) if "tier" in row else "",
+            "score": format_score(row["score"]) if "score" in row else "",
+            "strategy": row.get("strategy", "") or "",
+            "outcome": None,
+        }
+        if observed:
+            fmt = "incremental_outcome"
+            entry["outcome"] = (
+                f"{_fmt(row[fmt], fmt, money, currency)} "
+                f"[{_fmt(row['incremental_ci_low'], fmt, money, currency)}, "
+                f"{_fmt(row['incremental_ci_high'], fmt, money, currency)}]"
+            )
+        rows.append(entry)
+    return {"summary": rows, "summary_by_outcome": bool(observed)}
+
+
+def _scores_explained(pipeline):
+    """The "How scores work" section: each dimension in one line with its
+    weight, and the tier cut-offs (None without a fitted scorer)."""
+    scorer = find_steps(pipeline).scorer
+    if scorer is None or "weights_" not in getattr(scorer, "__dict__", {}):
+        return None
+    weights = scorer.weights_
+    dimensions = [
+        {
+            "name": d.name,
+            "weight": f"{weights.get(d.weight_key, 0.0):.2f}",
+            "formula": d.formula_text,
+            "description": d.description.replace("``", ""),
+        }
+        for d in DIMENSION_TABLE
+    ]
+    cuts = list(scorer.tier_thresholds_)
+    tiers = [
+        f"{scorer.tier_names_[i]}: score >= {cut:.2f}" for i, cut in enumerate(cuts)
+    ]
+    tiers.append(f"{scorer.tier_names_[len(cuts)]}: score below {cuts[-1]:.2f}")
+    return {"dimensions": dimensions, "tiers": tiers}
+
+
+def _segment_tables(report, money=(), currency="$"):
+    """The template's segment tables: main, observed lift (or None), text."""
+    numeric_known = [
+        c for c in report.columns if c not in (*_TEXT_COLUMNS, "lift_intervals")
+    ]
+    lift_cols = [c for c in (*_LIFT_FIELDS, *INCREMENTAL_COLUMNS) if c in report]
     main = [c for c in numeric_known if c not in lift_cols and c != "valid"]
     main += [c for c in ("valid", "issue") if c in report]
-    parts = [_table(report[main])]
+    tables = {"main_table": _table(report[main], money=money, currency=currency)}
+    tables["lift_table"] = None
     if lift_cols:
         lift = report[lift_cols].copy()
         scale, unit = _lift_scale(report)
@@ -705,6 +798,17 @@ def _segment_tables(report):
                     for a, b in zip(report[low] * scale, report[high] * scale)
                 ]
                 lift = lift.drop(columns=[low, high])
+        if set(INCREMENTAL_COLUMNS) <= set(lift):
+            # lift x size: extra conversions (or spend) from contacting everyone
+            outcome, low, high = INCREMENTAL_COLUMNS
+            lift[f"{outcome} interval"] = [
+                MISSING
+                if _is_missing(a) or _is_missing(b)
+                else f"[{_fmt(a, outcome, money, currency)}, "
+                f"{_fmt(b, outcome, money, currency)}]"
+                for a, b in zip(report[low], report[high])
+            ]
+            lift = lift.drop(columns=[low, high])
         for column in ("lift_observed", "lift_shrunk"):
             if column in lift:
                 lift[column] = [
@@ -717,28 +821,30 @@ def _segment_tables(report):
                 "lift_shrunk": f"lift_shrunk ({unit})",
             }
         )
-        parts.append("<h3>Observed lift (treated vs. randomized control)</h3>")
-        parts.append(
-            f"<p class='note'>interval: {_e(each)}. adjusted interval: "
-            f"{_e(adjusted)}, the intervals that go with the corrected p-values "
-            "and <code>lift_significant</code>. lift_shrunk: the lift shrunk "
-            "toward the pooled lift by its uncertainty, which the "
-            "<code>lift_score</code> dimension reads.</p>"
-        )
-        parts.append(_table(lift))
+        tables["lift_table"] = _table(lift, money=money, currency=currency)
+        tables["interval_each"], tables["interval_adjusted"] = each, adjusted
     text = [
         c for c in ("description", "strategy", "rule", "merged_from") if c in report
     ]
+    tables["text_table"] = None
     if text:
         shown = report[text]
         if "merged_from" in shown and not shown["merged_from"].astype(bool).any():
             shown = shown.drop(columns="merged_from")
-        parts.append("<h3>What each segment is and what to do with it</h3>")
-        parts.append(_table(shown))
-    return "".join(parts)
+        tables["text_table"] = _table(shown)
+    return tables
 
 
-def html_report(pipeline, X, *, report=None, mece=None, title=None):
+def html_report(
+    pipeline,
+    X,
+    *,
+    report=None,
+    mece=None,
+    title=None,
+    currency="$",
+    display_names=None,
+):
     """One self-contained HTML document describing a fitted segmentation.
 
     Parameters
@@ -756,6 +862,13 @@ def html_report(pipeline, X, *, report=None, mece=None, title=None):
         omitted.
     title : str, optional
         Page title.
+    currency : str, default="$"
+        Currency of money columns (the mean order value; the incremental
+        outcome of a spend): one character before the amount, a longer code
+        after it (``"EUR"``), ``""`` for none.
+    display_names : dict, optional
+        Name shown in the executive summary per segment; by default the
+        segment's name with spaces (:func:`display_name`).
 
     Returns
     -------
@@ -795,14 +908,6 @@ def html_report(pipeline, X, *, report=None, mece=None, title=None):
     title = title or "sklearn-mece segmentation report"
 
     n_valid = int(report["valid"].sum()) if "valid" in report else len(report)
-    summary = (
-        f"<p>{len(X_out):,} rows in {len(report)} segments "
-        f"({n_valid} valid). MECE: "
-        f"<span class='{'pass' if mece.is_mece else 'fail'}'>"
-        f"{'PASS' if mece.is_mece else 'FAIL'}</span>. "
-        f"Generated by sklearn-mece {_e(__version__)} on "
-        f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}.</p>"
-    ) + _simulated_banner(report)
     has_scorer = find_steps(pipeline).scorer is not None
     plots = [
         _img(
@@ -818,53 +923,80 @@ def html_report(pipeline, X, *, report=None, mece=None, title=None):
     plots.append(
         _img(score_fig, "scores by dimension")
         if score_fig is not None
-        else "<p class='note'>No scorer in this pipeline: scores by dimension are "
-        "not available.</p>"
+        else {
+            "note": "No scorer in this pipeline: scores by dimension are not available."
+        }
     )
     plots.append(_img(plot_cuts(pipeline, X_out), "cuts on feature distributions"))
     lift_fig = plot_lift(report)
-    plots.append(
-        _img(lift_fig, "observed lift per segment")
-        if lift_fig is not None
-        else "<p class='note'>No observed lift: "
-        + (
-            "fit the scorer with <code>treatment</code> and <code>outcome</code> "
-            "columns (a randomized control group) to measure it.</p>"
-            if has_scorer
-            else "the pipeline has no scorer.</p>"
+    if lift_fig is not None:
+        plots.append(_img(lift_fig, "observed lift per segment"))
+    elif has_scorer:
+        plots.append(
+            {
+                "note": "No observed lift: fit the scorer with",
+                "code": ("treatment", "outcome"),
+                "after": "columns (a randomized control group) to measure it.",
+            }
         )
-    )
+    else:
+        plots.append({"note": "No observed lift: the pipeline has no scorer."})
     describe = getattr(seg, "describe", None)
-    rules_text = ""
+    rules_text = None
     if describe is not None:
         thresholds = find_steps(pipeline).thresholder
         has_cuts = getattr(thresholds, "cuts_", None) is not None
-        rules_text = (
-            "<details><summary>rule tree as text</summary><pre>"
-            f"{_e(describe(cuts=thresholds) if has_cuts else describe())}"
-            "</pre></details>"
-        )
-    body = [
-        f"<h1>{_e(title)}</h1>",
-        summary,
-        "<h2 id='segments'>Segments</h2>",
-        _segment_tables(report),
-        "<h2 id='plots'>Plots</h2>",
-        *plots,
-        "<h2 id='thresholds'>Learned thresholds</h2>",
-        _thresholds_html(pipeline),
-        "<h2 id='rules'>Rule tree</h2>",
-        _rules_html(pipeline, report),
-        rules_text,
-        "<h2 id='mece'>MECE checks</h2>",
-        _mece_html(mece),
-    ]
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        rules_text = describe(cuts=thresholds) if has_cuts else describe()
+    plots = [p for p in plots if p is not None]
+    thresholds_table, method = _thresholds_data(pipeline)
+    rules, splits = _rules_data(pipeline, report)
+    money = _money_columns(pipeline, report)
+    return _render(
+        "report.html.j2",
+        title=title,
+        css=_CSS,
+        n_rows=len(X_out),
+        n_segments=len(report),
+        n_valid=n_valid,
+        mece_pass=bool(mece.is_mece),
+        version=__version__,
+        generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        simulated=_simulated_segments(report),
+        **_segment_tables(report, money, currency),
+        **_summary_data(pipeline, report, X_out, money, currency, display_names),
+        scores_explained=_scores_explained(pipeline),
+        plots=plots,
+        thresholds_table=thresholds_table,
+        method=method,
+        rules=rules,
+        splits=splits,
+        rules_text=rules_text,
+        mece_checks=_mece_checks(mece),
+        mece_text=str(mece),
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _environment():
+    """The package's Jinja2 environment: templates shipped in the package,
+    every value escaped, an unknown name an error."""
+    try:
+        import jinja2
+    except ImportError as exc:  # pragma: no cover - jinja2 is a dependency
+        raise ImportError(
+            "The HTML report needs Jinja2: pip install 'jinja2>=3.1'."
+        ) from exc
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("sklearn_mece", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _render(template, **context):
+    return _environment().get_template(template).render(**context)
 
 
 def write_html_report(pipeline, X, path, **kwargs):

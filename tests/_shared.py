@@ -39,3 +39,11 @@ def robust_unit_reference(x, groups, descending=False):
     z = (seg - np.nanmean(clipped)) / scale
     unit = 1 / (1 + np.exp(-2 * (-z if descending else z)))
     return unit.fillna(0.5), raw
+
+
+#: The project's root, and the shared real data beside it (provenance in
+#: ``../shared/data/SOURCE-*.md``).
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+HILLSTROM = ROOT.parent / "shared" / "data" / "hillstrom.csv"

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _shared import HILLSTROM, ROOT
 
 from sklearn_mece.cli import main
 from sklearn_mece.datasets import make_cart_abandoners
 
-ROOT = Path(__file__).resolve().parents[1]
-HILLSTROM = ROOT.parent / "shared" / "data" / "hillstrom.csv"
 IMG = "data:image/png;base64,"
 
 

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from markupsafe import escape
 
 from sklearn_mece import check_mece, make_cart_abandoner_pipeline
 from sklearn_mece.export import segment_report
@@ -67,7 +68,7 @@ def test_html_is_self_contained_with_its_plots(fitted_preset, preset_data):
     assert f"{cut:,.6g}" in page
     report = segment_report(pipe)
     for text in report["strategy"]:
-        assert text.replace("'", "&#x27;") in page
+        assert str(escape(text)) in page
     assert "PASS" in page
     # without campaign data the lift the scores read is simulated: a banner says so
     if has_scorer:
@@ -130,7 +131,7 @@ def test_everything_is_escaped(preset_data):
     assert "<script>" not in page and "<b>best</b>" not in page
     assert "<br>" not in page and "<i>offer</i>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "Tom &amp; Jerry&#x27;s &lt;b&gt;best&lt;/b&gt;" in page
+    assert "Tom &amp; Jerry&#39;s &lt;b&gt;best&lt;/b&gt;" in page
     assert "&lt;title&gt;&amp;" in page
 
 
@@ -232,3 +233,56 @@ def test_names_are_plain_text_never_mathtext(preset_data):
     assert set(names) <= shown and "hi$^" in shown
     assert any(column in text for text in shown)
     assert matplotlib.rcParams["text.parse_math"]  # restored after each call
+
+
+def _summary_names(page):
+    """Segment names of the executive summary table, in order."""
+    start = page.index('id="summary"')
+    table = page[start : page.index("</table>", start)]
+    return re.findall(r"<tr><th>([^<]+)</th><td", table)
+
+
+def test_executive_summary_ranks_by_incremental_outcome_when_observed():
+    from sklearn_mece import assign_holdout
+    from sklearn_mece.datasets import make_cart_abandoners
+
+    X = make_cart_abandoners(8_000, random_state=1)
+    X["t"] = 1 - assign_holdout(X["user_id"], fraction=0.3, salt="s").astype(int)
+    rng = np.random.default_rng(0)
+    X["y"] = (rng.random(len(X)) < 0.05 + 0.04 * X["t"]).astype(int)
+    pipe = make_cart_abandoner_pipeline(
+        min_size=100, scores__treatment="t", scores__outcome="y"
+    ).fit(X)
+    report = segment_report(pipe, pipe.transform(X))
+    page = html_report(
+        pipe, X, report=report, display_names={"Other_Bucket": "Everyone else"}
+    )
+    expected = report["incremental_outcome"].sort_values(ascending=False).index
+    shown = [
+        "Everyone else" if n == "Other_Bucket" else n.replace("_", " ")
+        for n in expected
+    ]
+    assert _summary_names(page) == shown
+    assert "Segments ranked by incremental outcome" in page
+    # each segment's outcome with its interval, as counts
+    top = report.loc[expected[0]]
+    assert f"{round(top['incremental_outcome']):,} [" in page
+    # how scores work: every dimension with the weight used, and the tier cut-offs
+    for name, weight in zip(
+        ("conversion_potential", "profitability", "lift_score"),
+        ("0.25", "0.25", "0.20"),
+    ):
+        assert f"<b>{name}</b> (weight {weight})" in page
+    assert "Tier 1: score &gt;= 0.70; Tier 2: score &gt;= 0.60" in page
+    assert "Tier 4: score below 0.50" in page
+
+
+def test_executive_summary_ranks_by_score_without_lift(fitted_preset, preset_data):
+    pipe, _ = fitted_preset
+    assert "scores" in pipe.named_steps
+    report = segment_report(pipe)
+    page = html_report(pipe, preset_data, report=report)
+    expected = report["score"].sort_values(ascending=False, kind="stable").index
+    assert _summary_names(page) == [n.replace("_", " ") for n in expected]
+    assert "Segments ranked by score" in page
+    assert "Lift is simulated for every segment" in page

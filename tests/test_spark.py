@@ -41,7 +41,9 @@ LEVELLED = ["avg_order_value", "engagement_score", "profitability_score"]
 
 
 @pytest.fixture(scope="module")
-def spark():
+def spark(tmp_path_factory):
+    # the session's warehouse in a temporary folder, not the working directory
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         session = (
@@ -52,6 +54,7 @@ def spark():
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.shuffle.partitions", "2")
             .config("spark.default.parallelism", "2")
+            .config("spark.sql.warehouse.dir", str(warehouse))
             .getOrCreate()
         )
     session.sparkContext.setLogLevel("ERROR")

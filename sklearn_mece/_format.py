@@ -1,0 +1,143 @@
+"""Numbers as people read them: the one home of the package's display formats.
+
+The HTML report, the command line and the notebook views format counts,
+shares, p-values, money and scores with these functions, so that a number
+looks the same wherever it appears. None of them is used for data files: the
+exports keep numbers as numbers (scores rounded to :data:`SCORE_DECIMALS`).
+"""
+
+import math
+import numbers
+
+#: Decimals of the scores in the exports and on screen.
+SCORE_DECIMALS = 4
+
+#: p-values below this are shown as ``"< 0.001"``.
+P_VALUE_FLOOR = 0.001
+
+#: Shown for a missing value.
+MISSING = "–"
+
+
+def _missing(value):
+    if value is None:
+        return True
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_count(value):
+    """A count with thousands separators.
+
+    Examples
+    --------
+    >>> format_count(31272), format_count(None)
+    ('31,272', '–')
+    """
+    if _missing(value):
+        return MISSING
+    return f"{int(round(float(value))):,}"
+
+
+def format_share(value, decimals=1):
+    """A share in [0, 1] as a percentage.
+
+    Examples
+    --------
+    >>> format_share(0.25), format_share(0.0144, decimals=2)
+    ('25.0 %', '1.44 %')
+    """
+    if _missing(value):
+        return MISSING
+    return f"{100 * float(value):,.{decimals}f} %"
+
+
+def format_p_value(value):
+    """A p-value: two significant digits, ``"< 0.001"`` below 0.001.
+
+    Examples
+    --------
+    >>> format_p_value(9.4e-27), format_p_value(0.0013), format_p_value(0.36)
+    ('< 0.001', '0.0013', '0.36')
+    """
+    if _missing(value):
+        return MISSING
+    value = float(value)
+    if value < P_VALUE_FLOOR:
+        return f"< {P_VALUE_FLOOR:g}"
+    return f"{value:.2g}"
+
+
+def format_money(value, currency="$", decimals=2):
+    """An amount of money with thousands separators and a currency.
+
+    A currency of one character (``"$"``, ``"€"``, ``"£"``) is written before
+    the amount, after the sign; a longer one (``"EUR"``, ``"CHF"``) after the
+    amount, with a space. An empty currency writes the amount alone.
+
+    Examples
+    --------
+    >>> format_money(590.662), format_money(-1234.5, "€"), format_money(12, "CHF")
+    ('$590.66', '-€1,234.50', '12.00 CHF')
+    """
+    if _missing(value):
+        return MISSING
+    value = float(value)
+    amount = f"{abs(value):,.{decimals}f}"
+    sign = "-" if value < 0 and amount.strip("0.,") else ""
+    if not currency:
+        return f"{sign}{amount}"
+    if len(currency) == 1:
+        return f"{sign}{currency}{amount}"
+    return f"{sign}{amount} {currency}"
+
+
+def format_points(value, decimals=2):
+    """A difference of two rates, in percentage points with its sign.
+
+    Examples
+    --------
+    >>> format_points(0.0695), format_points(-0.0003)
+    ('+6.95 pp', '-0.03 pp')
+    """
+    if _missing(value):
+        return MISSING
+    return f"{100 * float(value):+,.{decimals}f} pp"
+
+
+def format_score(value):
+    """A score in [0, 1], rounded to :data:`SCORE_DECIMALS` decimals.
+
+    Examples
+    --------
+    >>> format_score(0.44742250028579683)
+    '0.4474'
+    """
+    if _missing(value):
+        return MISSING
+    return f"{float(value):.{SCORE_DECIMALS}f}"
+
+
+def format_number(value):
+    """Any other number: thousands separators from 1,000 (no decimals there),
+    3 decimals below.
+
+    Examples
+    --------
+    >>> format_number(1783.0), format_number(0.12345), format_number(12345.678)
+    ('1,783', '0.123', '12,346')
+    """
+    if _missing(value):
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    value = float(value)
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    if value.is_integer() or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3f}"
