@@ -213,6 +213,53 @@ class MECEReport:
             "is_mece": self.is_mece,
         }
 
+    def _checks(self):
+        """Each check: name, whether it holds, detail."""
+        checks = [
+            (
+                "count check",
+                self.count_check,
+                f"sum of segment sizes {self.n_assigned:,} vs universe {self.n_rows:,}",
+            ),
+            (
+                "mutually exclusive",
+                self.mutually_exclusive,
+                f"{self.n_overlapping_rows:,} rows in more than one segment",
+            ),
+            (
+                "collectively exhaustive",
+                self.collectively_exhaustive,
+                f"{self.n_uncovered:,} rows in no segment",
+            ),
+            (
+                "within universe",
+                self.within_universe,
+                f"{self.n_outside_universe:,} segment rows outside the universe",
+            ),
+        ]
+        if self.expected_labels is not None:
+            checks.append(
+                (
+                    "expected labels",
+                    self.labels_expected,
+                    f"{len(self.unexpected_labels)} unexpected segment names",
+                )
+            )
+        return [{"name": n, "ok": bool(ok), "detail": d} for n, ok, d in checks]
+
+    def _html_context(self):
+        """What the MECE templates read."""
+        return {
+            "mece_pass": bool(self.is_mece),
+            "mece_checks": self._checks(),
+            "mece_text": str(self),
+        }
+
+    def _repr_html_(self):
+        from ._templates import render
+
+        return render("mece.html.j2", **self._html_context())
+
     def __str__(self):
         def pct(count, always=False):
             if not self.n_rows or not (count or always):

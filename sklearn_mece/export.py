@@ -125,8 +125,10 @@ def rule_text(pipeline, name):
     Returns
     -------
     str
-        Conditions joined by ``AND``; the ELSE segment reads ``ELSE``; merged
-        and split segments say so.
+        Conditions joined by ``AND``, then, for every segment after the
+        first, ``"AND not in segments 1-k"`` (the earlier segments, numbered
+        as in the rule tree: a row goes to the first segment it matches);
+        the ELSE segment reads ``ELSE``; merged and split segments say so.
 
     Examples
     --------
@@ -135,7 +137,7 @@ def rule_text(pipeline, name):
     >>> pipe = make_cart_abandoner_pipeline(min_size=0).fit(
     ...     make_cart_abandoners(1_000, random_state=0))
     >>> rule_text(pipe, "Recent_Customers")
-    'days_since_last_order <= 30'
+    'days_since_last_order <= 30 AND not in segments 1-4'
     >>> rule_text(pipe, "Other_Bucket")
     'ELSE (every row not matched above)'
     """
@@ -158,6 +160,12 @@ def rule_text(pipeline, name):
             rules.describe_condition(c, cuts, suffix, closed)
             for c in segment.conditions
         )
+        # first match wins: a later segment holds only rows no earlier one took
+        position = rules.segments.index(segment)
+        if position == 1:
+            text += " AND not in segment 1"
+        elif position > 1:
+            text += f" AND not in segments 1-{position}"
     merged = [
         n
         for n, target in getattr(seg, "merge_map_", {}).items()
@@ -217,7 +225,7 @@ def segment_report(pipeline, X_out=None, *, mean_columns=None):
     >>> int(report["size"].sum())
     2000
     >>> report.loc["Recent_Customers", "rule"]
-    'days_since_last_order <= 30'
+    'days_since_last_order <= 30 AND not in segments 1-4'
     """
     seg = segment_step(pipeline)
     names = list(seg.segment_names_)

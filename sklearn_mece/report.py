@@ -46,6 +46,7 @@ from ._format import (
 from ._lift import _LIFT_FIELDS, INCREMENTAL_COLUMNS
 from ._pipeline import find_steps, segment_step
 from ._scorer import DIMENSION_TABLE, SCORE_INPUTS, dimension_names, input_columns
+from ._templates import render
 from .export import _cuts, _rules_context, _ruleset, segment_report
 
 __all__ = [
@@ -612,41 +613,6 @@ def _rules_data(pipeline, report):
     return entries, splits
 
 
-def _mece_checks(mece):
-    """Each MECE check: name, whether it holds, detail."""
-    checks = [
-        (
-            "count check",
-            mece.count_check,
-            f"sum of segment sizes {mece.n_assigned:,} vs universe {mece.n_rows:,}",
-        ),
-        (
-            "mutually exclusive",
-            mece.mutually_exclusive,
-            f"{mece.n_overlapping_rows:,} rows in more than one segment",
-        ),
-        (
-            "collectively exhaustive",
-            mece.collectively_exhaustive,
-            f"{mece.n_uncovered:,} rows in no segment",
-        ),
-        (
-            "within universe",
-            mece.within_universe,
-            f"{mece.n_outside_universe:,} segment rows outside the universe",
-        ),
-    ]
-    if mece.expected_labels is not None:
-        checks.append(
-            (
-                "expected labels",
-                mece.labels_expected,
-                f"{len(mece.unexpected_labels)} unexpected segment names",
-            )
-        )
-    return [{"name": n, "ok": bool(ok), "detail": d} for n, ok, d in checks]
-
-
 def _interval_labels(report):
     """What the unadjusted and the adjusted intervals are, in words."""
     attrs = getattr(report, "attrs", {})
@@ -951,52 +917,59 @@ def html_report(
     thresholds_table, method = _thresholds_data(pipeline)
     rules, splits = _rules_data(pipeline, report)
     money = _money_columns(pipeline, report)
-    return _render(
-        "report.html.j2",
-        title=title,
-        css=_CSS,
-        n_rows=len(X_out),
-        n_segments=len(report),
-        n_valid=n_valid,
-        mece_pass=bool(mece.is_mece),
-        version=__version__,
-        generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        simulated=_simulated_segments(report),
-        **_segment_tables(report, money, currency),
-        **_summary_data(pipeline, report, X_out, money, currency, display_names),
-        scores_explained=_scores_explained(pipeline),
-        plots=plots,
-        thresholds_table=thresholds_table,
-        method=method,
-        rules=rules,
-        splits=splits,
-        rules_text=rules_text,
-        mece_checks=_mece_checks(mece),
-        mece_text=str(mece),
+    return HTMLReport(
+        render(
+            "report.html.j2",
+            title=title,
+            css=_CSS,
+            n_rows=len(X_out),
+            n_segments=len(report),
+            n_valid=n_valid,
+            version=__version__,
+            generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            simulated=_simulated_segments(report),
+            **_segment_tables(report, money, currency),
+            **_summary_data(pipeline, report, X_out, money, currency, display_names),
+            scores_explained=_scores_explained(pipeline),
+            plots=plots,
+            thresholds_table=thresholds_table,
+            method=method,
+            rules=rules,
+            splits=splits,
+            rules_text=rules_text,
+            **mece._html_context(),
+        )
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _environment():
-    """The package's Jinja2 environment: templates shipped in the package,
-    every value escaped, an unknown name an error."""
-    try:
-        import jinja2
-    except ImportError as exc:  # pragma: no cover - jinja2 is a dependency
-        raise ImportError(
-            "The HTML report needs Jinja2: pip install 'jinja2>=3.1'."
-        ) from exc
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("sklearn_mece", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+class HTMLReport(str):
+    """The report's HTML text, which displays itself in a notebook.
 
+    A ``str`` (everything a string does, it does), with :meth:`save` and a
+    notebook view: the page in an ``<iframe>``, so that its styles stay inside
+    it.
 
-def _render(template, **context):
-    return _environment().get_template(template).render(**context)
+    Examples
+    --------
+    >>> page = HTMLReport("<!DOCTYPE html><html><body><p>x &amp; y</p></body></html>")
+    >>> page.startswith("<!DOCTYPE html>"), "srcdoc=" in page._repr_html_()
+    (True, True)
+    """
+
+    def save(self, path):
+        """Write the page to ``path`` (UTF-8); parent folders are created.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(self), encoding="utf-8")
+        return path
+
+    def _repr_html_(self):
+        return render("iframe.html.j2", page=str(self))
 
 
 def write_html_report(pipeline, X, path, **kwargs):
@@ -1031,7 +1004,4 @@ def write_html_report(pipeline, X, path, **kwargs):
     >>> text.startswith("<!DOCTYPE html>"), text.count("data:image/png;base64") >= 3
     (True, True)
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_report(pipeline, X, **kwargs), encoding="utf-8")
-    return path
+    return html_report(pipeline, X, **kwargs).save(path)

@@ -901,7 +901,7 @@ def test_map_with_a_rules_file(capsys, renamed_csv, tmp_path):
     assert code == 0, stderr
     report = pd.read_csv(tmp_path / "o" / "segments.csv")
     assert report["segment"].tolist() == ["Big", "Recent", "Other"]
-    assert report.loc[1, "rule"] == "recency <= 14"
+    assert report.loc[1, "rule"] == "recency <= 14 AND not in segment 1"
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from sklearn_mece import (
     HierarchicalSegmenter,
     make_cart_abandoner_pipeline,
 )
+from sklearn_mece.datasets import make_cart_abandoners
 from sklearn_mece.export import (
     export_assignments,
     export_report,
@@ -268,3 +269,19 @@ def test_reports_read_a_pipeline_with_other_step_names(fitted_preset):
         "data:image/png;base64,"
     )
     assert "No thresholder" not in page and "No scorer" not in page
+
+
+def test_rules_are_written_in_full_with_the_first_match():
+    """Found by the marketer's read of the report: Recent_Customers showed
+    "days_since_last_order <= 30" although it holds only rows the four
+    segments above did not take."""
+    pipe = make_cart_abandoner_pipeline(min_size=0).fit(
+        make_cart_abandoners(3_000, random_state=0)
+    )
+    report = segment_report(pipe)
+    rules = report["rule"].tolist()
+    assert " AND not in segment" not in rules[0]
+    assert rules[1].endswith(" AND not in segment 1")
+    for k in range(2, 5):
+        assert rules[k].endswith(f" AND not in segments 1-{k}")
+    assert rules[5].startswith("ELSE")

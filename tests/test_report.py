@@ -286,3 +286,22 @@ def test_executive_summary_ranks_by_score_without_lift(fitted_preset, preset_dat
     assert _summary_names(page) == [n.replace("_", " ") for n in expected]
     assert "Segments ranked by score" in page
     assert "Lift is simulated for every segment" in page
+
+
+def test_the_report_and_the_mece_check_display_in_a_notebook(
+    fitted_preset, preset_data, tmp_path
+):
+    pipe, _ = fitted_preset
+    page = html_report(pipe, preset_data, title="a <b> & c")
+    assert isinstance(page, str) and page.startswith("<!DOCTYPE html>")
+    view = page._repr_html_()
+    # the whole page inside an iframe, escaped once more as an attribute
+    assert view.startswith("<iframe srcdoc=") and "<!DOCTYPE" not in view
+    assert "&lt;!DOCTYPE html&gt;" in view and "a &amp;lt;b&amp;gt; &amp;amp; c" in view
+    path = page.save(tmp_path / "sub" / "r.html")
+    assert path.read_text(encoding="utf-8") == page
+
+    mece = check_mece(pd.Series(["a", "b", None]), expected_labels=["a", "<x>"])
+    html = mece._repr_html_()
+    assert "FAIL" in html and "rows in no segment" in html
+    assert "<x>" not in html and "&lt;x&gt;" in html
