@@ -51,6 +51,8 @@ from .export import _cuts, _rules_context, _ruleset, segment_report
 
 __all__ = [
     "SCORE_DIMENSIONS",
+    "HTMLReport",
+    "display_name",
     "figure_to_data_uri",
     "html_report",
     "plot_cuts",
