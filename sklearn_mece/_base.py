@@ -331,7 +331,12 @@ def column_as_float(values, name):
         values, pd.api.extensions.ExtensionArray
     ):
         check_numeric_dtype(values.dtype, name)
-        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+        if (
+            values.dtype == object
+            or isinstance(values.dtype, pd.StringDtype)
+            # pandas 3 keeps numpy's bytes and str dtypes in a Series
+            or getattr(values.dtype, "kind", None) in ("U", "S")
+        ):
             _refuse_text(np.asarray(values, dtype=object), name)
         try:
             return values.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -290,8 +290,8 @@ def segment_sums(
     One read of ``codes`` and ``values``. NaN values are left out of all three;
     codes must be in ``[0, n_bins)``. The result is bit-identical whatever
     the engine and the number of threads: each block of :data:`SUM_BLOCK`
-    rows (longer blocks for more than 8 codes per block row, so that the
-    per-block sums stay small) is summed in row order in each of
+    rows (longer blocks when there are so many codes that the per-block
+    sums would exceed about 2^20 values) is summed in row order in each of
     :data:`SUM_LANES` interleaved lanes, then the lanes and the blocks in
     order. The clipped sum is the raw sum plus the clipping excess of the
     rows outside ``[lo, hi]``.

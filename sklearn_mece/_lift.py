@@ -214,6 +214,35 @@ def _each_level(alpha, n_tests):
     return f"{each:.10f}"
 
 
+#: The simulated lift in words, as every output that labels it says it.
+SIMULATED_LIFT_TEXT = "0.1 + 0.4 x engagement + 0.3 x order value"
+
+
+def simulated_segments(lift_source):
+    """Which segments' lift is simulated, in words; None when none is.
+
+    Parameters
+    ----------
+    lift_source : pandas.Series
+        ``"observed"`` or ``"simulated"`` per segment (the report's
+        ``lift_source`` column, indexed by segment).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> simulated_segments(pd.Series(["simulated", "observed"], index=["A", "B"]))
+    '1 segment(s): A'
+    >>> simulated_segments(pd.Series(["simulated"] * 2, index=["A", "B"]))
+    'every segment'
+    """
+    simulated = [str(s) for s, v in lift_source.items() if v == "simulated"]
+    if not simulated:
+        return None
+    if len(simulated) == len(lift_source):
+        return "every segment"
+    return f"{len(simulated)} segment(s): {', '.join(simulated)}"
+
+
 # -- simulated lift ---------------------------------------------------------------------
 def simulated_lift(engagement, aov):
     """The seed script's simulated lift: ``0.1 + 0.4 * engagement + 0.3 * aov``.

@@ -1103,24 +1103,17 @@ class SegmentScorer(MECETransformerMixin):
         k = len(segments)
         counts = _kernels.bincount(codes, k).astype(np.int64)
 
-        scales, means = {}, {}
         # one input column per thread: the serial steps of one column's exact
-        # quartiles overlap with another column's passes
-        units = _backend.run_per_item(
-            lambda i: self._input(
-                X, codes, k, i.param, i.normalisation, scales, means, counts
-            ),
+        # quartiles overlap with another column's passes; results in table order
+        results = _backend.run_per_item(
+            lambda i: self._input(X, codes, k, i.param, i.normalisation, counts),
             SCORE_INPUTS,
             n_rows,
         )
-        terms = {i.term: unit for i, unit in zip(SCORE_INPUTS, units)}
-        # the report's mean_<column> columns in table order, whatever finished first
-        labels = self._column_labels(n_features)
-        order = [
-            labels[p] for i in SCORE_INPUTS if (p := self.columns_[i.param]) is not None
-        ]
-        means = {label: means[label] for label in order if label in means}
-        scales = {label: scales[label] for label in order if label in scales}
+        terms = {i.term: unit for i, (unit, _) in zip(SCORE_INPUTS, results)}
+        learned = [extra for _, extra in results if extra is not None]
+        means = {label: mean for label, mean, _ in learned}
+        scales = {label: scale for label, _, scale in learned}
         optimal = self._rows(self.optimal_size, n_rows)
         simulated = simulated_lift(terms["engagement"], terms["aov"])
         terms["lift"], source, lift_stats, outcome_type = self._lift(
@@ -1217,11 +1210,13 @@ class SegmentScorer(MECETransformerMixin):
         # categorical codes stay int8/int16: every reader takes any int dtype
         return segments, keys, kind, codes
 
-    def _input(self, X, codes, k, param, how, scales, means, counts):
-        """Per-segment [0, 1] value of one input (0.5 where absent)."""
+    def _input(self, X, codes, k, param, how, counts):
+        """Per-segment [0, 1] value of one input (0.5 where absent), and its
+        ``(label, per-segment raw means, learned normalisation)`` (None when
+        the input is absent)."""
         pos = self.columns_[param]
         if pos is None:
-            return np.full(k, 0.5)
+            return np.full(k, 0.5), None
         label = self._column_labels(X.shape[1])[pos]
         x = self._float_column(X, pos)
         learned, n_valid = _robust_scale(x, label)
@@ -1235,17 +1230,17 @@ class SegmentScorer(MECETransformerMixin):
             counts=counts,
         )
         with np.errstate(invalid="ignore", divide="ignore"):
-            means[label] = raw / count
+            mean = raw / count
             seg = clipped / count
         # the population's centre: the mean of the clipped values of all rows
         learned["center"] = float(clipped.sum() / n_valid) if n_valid else None
         learned["n_values"] = int(n_valid)
-        scales[label] = learned
         if not n_valid:
-            return np.full(k, 0.5)
-        return robust_unit(
+            return np.full(k, 0.5), (label, mean, learned)
+        unit = robust_unit(
             seg, learned["center"], learned["scale"], how == "robust_desc"
         )
+        return unit, (label, mean, learned)
 
     def _lift(self, X, codes, segments, simulated, scales):
         self.lift_ci_labels_ = None

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._lift import SIMULATED_LIFT_TEXT, simulated_segments
 from ._pipeline import find_steps, segment_step, segment_steps
 from ._scorer import LIFT_COLUMN_PARAMS, dimension_names, input_columns, input_params
 from .export import (
@@ -263,17 +264,12 @@ def _print_table(table, out, pipe=None):
 def _table_notes(table):
     """Lines under the printed table: what the lift columns are."""
     notes = []
-    if "lift_source" in table and (table["lift_source"] == "simulated").any():
-        simulated = table.index[table["lift_source"] == "simulated"]
-        which = (
-            "every segment"
-            if len(simulated) == len(table)
-            else ", ".join(map(str, simulated))
-        )
+    which = simulated_segments(table["lift_source"]) if "lift_source" in table else None
+    if which:
         notes.append(
-            f"lift_score is SIMULATED for {which} (0.1 + 0.4 engagement + 0.3 "
-            "order value, an assumption, not a measurement); give --treatment "
-            "and --outcome of a campaign with a randomized holdout to observe it."
+            f"lift_score is SIMULATED for {which} ({SIMULATED_LIFT_TEXT}, an "
+            "assumption, not a measurement); give --treatment and --outcome of a "
+            "campaign with a randomized holdout to observe it."
         )
     if "lift_intervals" in table:
         notes.append(

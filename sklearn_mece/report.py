@@ -43,7 +43,12 @@ from ._format import (
     format_score,
     format_share,
 )
-from ._lift import _LIFT_FIELDS, INCREMENTAL_COLUMNS
+from ._lift import (
+    _LIFT_FIELDS,
+    INCREMENTAL_COLUMNS,
+    SIMULATED_LIFT_TEXT,
+    simulated_segments,
+)
 from ._pipeline import find_steps, segment_step
 from ._scorer import DIMENSION_TABLE, SCORE_INPUTS, dimension_names, input_columns
 from ._templates import render
@@ -623,18 +628,6 @@ def _interval_labels(report):
     return "each segment's own interval", "simultaneous intervals (Bonferroni)"
 
 
-def _simulated_segments(report):
-    """Which segments' lift is simulated, in words (None when none is)."""
-    if "lift_source" not in report:
-        return None
-    simulated = [str(s) for s, v in report["lift_source"].items() if v == "simulated"]
-    if not simulated:
-        return None
-    if len(simulated) == len(report):
-        return "every segment"
-    return f"{len(simulated)} segment(s): {', '.join(simulated)}"
-
-
 def _money_columns(pipeline, report):
     """Report columns that hold money: the mean order value, and the
     incremental outcome of a spend."""
@@ -677,11 +670,9 @@ def _summary_data(pipeline, report, X_out, money, currency, display_names):
                 average = float(X_out[column].mean())
                 if np.isfinite(average) and average != 0:
                     inputs.append((display_name(column), f"mean_{column}", average))
-    observed = (
-        "incremental_outcome" in report
-        and report.get("lift_source", pd.Series("observed", report.index))
-        .eq("observed")
-        .all()
+    # ranked by outcome only when every segment's lift is observed
+    observed = "incremental_outcome" in report and not simulated_segments(
+        report["lift_source"]
     )
     order = report.index
     if observed:
@@ -929,7 +920,12 @@ def html_report(
             n_valid=n_valid,
             version=__version__,
             generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-            simulated=_simulated_segments(report),
+            simulated=(
+                simulated_segments(report["lift_source"])
+                if "lift_source" in report
+                else None
+            ),
+            simulated_formula=SIMULATED_LIFT_TEXT,
             **_segment_tables(report, money, currency),
             **_summary_data(pipeline, report, X_out, money, currency, display_names),
             scores_explained=_scores_explained(pipeline),

@@ -96,6 +96,15 @@ def test_polars_datetime_column_is_refused(users):
         make_cart_abandoner_pipeline(min_size=0).fit(bad)
 
 
+@pytest.mark.parametrize("dtype", ["S1", "U1"])
+def test_a_series_of_bytes_or_numpy_str_is_refused_not_parsed(dtype):
+    """Found by the invariant below: pandas 3 keeps numpy's bytes dtype in a
+    Series, and ``Series([b"0"])`` was read as the number 0."""
+    column = pd.Series(np.array(["0"], dtype=dtype))
+    with pytest.raises(ValueError, match="'col' must be numeric, got text"):
+        column_as_float(column, "col")
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     hnp.arrays(
