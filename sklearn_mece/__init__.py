@@ -26,7 +26,12 @@ from ._segmenter import HierarchicalSegmenter  # noqa: E402
 from ._thresholder import CollapsedCutsWarning, PercentileThresholder  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .engine import MECESegmentationEngine  # noqa: E402
-from .export import export_assignments, export_report, segment_report  # noqa: E402
+from .export import (  # noqa: E402
+    export_assignments,
+    export_audiences,
+    export_report,
+    segment_report,
+)
 from .io import load, save  # noqa: E402
 from .presets import (  # noqa: E402
     CART_ABANDONER_RULES,
@@ -63,6 +68,7 @@ __all__ = [
     "compare_segmentations",
     "describe_pipeline",
     "export_assignments",
+    "export_audiences",
     "export_report",
     "get_num_threads",
     "html_report",

@@ -17,7 +17,6 @@ CSV, JSON and HTML. The functions read what the fitted steps learned
 recompute it.
 """
 
-import html
 import json
 import numbers
 import warnings
@@ -32,6 +31,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _is_dataframe, _is_polars_frame, to_plain
+from ._format import (
+    MISSING,
+    format_count,
+    format_number,
+    format_score,
+    format_share,
+)
 from ._pipeline import find_steps, segment_step
 from ._segment_base import SegmentSizeWarning, size_issues
 from ._thresholder import CollapsedCutsWarning
@@ -132,21 +138,102 @@ def _scores_report(model):
 # ---------------------------------------------------------------------------------
 # result objects
 # ---------------------------------------------------------------------------------
-def _fmt_table(frame, floatfmt="{:.3f}"):
+#: Columns shown as percentages in the notebook view and the HTML page.
+_SHARE_COLUMNS = frozenset({"share", "retention", "change_rate", "change_rate_std"})
+#: Columns shown as scores (:data:`~sklearn_mece._format.SCORE_DECIMALS` decimals).
+_SCORE_COLUMNS = frozenset({"jaccard", "score", "match_score", "score_diff"})
+#: Columns shown as counts (float when a limit is missing, counts all the same).
+_COUNT_COLUMNS = frozenset({"size", "min_size", "max_size", "overlap"})
+
+
+def _fmt_table(frame):
+    """A table as text for printing: numbers as :func:`format_number` writes them."""
     frame = frame.copy()
     for column in frame.columns:
-        if pd.api.types.is_float_dtype(frame[column].dtype):
-            frame[column] = frame[column].map(
-                lambda v: "" if pd.isna(v) else floatfmt.format(v)
-            )
+        dtype = frame[column].dtype
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
+            dtype
+        ):
+            frame[column] = frame[column].map(format_number)
     return frame.to_string()
+
+
+def _is_missing(value):
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_))
+
+
+def _format_cell(value, column, kind=None):
+    """One cell as people read it: ``kind`` (a format of :mod:`._format`) or,
+    by default, the format of its column (share, score, count) or its type."""
+    if _is_missing(value):
+        return MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if not _is_number(value):
+        return str(value)
+    if kind is not None:
+        return kind(value)
+    if column in _SHARE_COLUMNS:
+        return format_share(value)
+    if column in _SCORE_COLUMNS:
+        return format_score(value)
+    if column in _COUNT_COLUMNS or isinstance(value, numbers.Integral):
+        return format_count(value)
+    return format_number(value)
+
+
+def _html_table(frame, kind=None):
+    """A DataFrame as the template's table: header, then rows of cells (text
+    formatted for reading, ``num`` for the right-aligned numbers; a column's
+    header is right-aligned when all its cells are)."""
+    columns = [str(c) for c in frame.columns]
+    numeric_dtype = [
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        for dtype in frame.dtypes
+    ]
+    rows = []
+    for name, values in zip(frame.index, frame.itertuples(index=False, name=None)):
+        cells = [
+            {
+                "text": _format_cell(v, c, kind),
+                "num": _is_number(v) or (_is_missing(v) and numeric),
+            }
+            for c, v, numeric in zip(columns, values, numeric_dtype)
+        ]
+        rows.append(
+            {"name": MISSING if _is_missing(name) else str(name), "cells": cells}
+        )
+    index = "" if frame.index.name is None else str(frame.index.name)
+    header = [{"name": index, "num": False}]
+    for j, column in enumerate(columns):
+        numeric = bool(rows) and all(row["cells"][j]["num"] for row in rows)
+        header.append({"name": column, "num": numeric})
+    return {"columns": header, "rows": rows}
+
+
+def _summary_row(label, value, fmt=None):
+    """One line of the summary table: ``value`` through ``fmt`` (text as is)."""
+    return {
+        "label": label,
+        "value": _format_cell(value, None, fmt),
+        "num": fmt is not None,
+    }
 
 
 class _Result:
     """Shared printing and export of the result objects.
 
-    Subclasses define ``_title``, ``summary`` (plain dict) and ``_tables()``
-    (name -> DataFrame, the first being the main per-segment table).
+    Subclasses define ``_title``, ``summary`` (plain dict), ``_tables()``
+    (name -> DataFrame, the first being the main per-segment table) and
+    ``_summary_rows()`` (the summary as the HTML view shows it); optionally
+    ``_open_tables``, ``_table_notes()`` and ``_table_formats()``.
     """
 
     _title = ""
@@ -225,40 +312,80 @@ class _Result:
                 fh.write(text)
         return text
 
+    #: How many tables, from the first, are shown open; the others fold.
+    _open_tables = 1
+
+    def _summary_rows(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _table_notes(self):
+        """A sentence under a table's heading (table name -> text)."""
+        return {}
+
+    def _table_formats(self):
+        """A format for every cell of a table (table name -> format)."""
+        return {}
+
+    def _html_context(self):
+        """What ``result.html.j2`` reads: title, summary lines and tables."""
+        notes, formats = self._table_notes(), self._table_formats()
+        tables = []
+        for i, (name, frame) in enumerate(self._tables().items()):
+            table = _html_table(frame, formats.get(name))
+            table.update(name=name, note=notes.get(name), open=i < self._open_tables)
+            tables.append(table)
+        return {"title": self._title, "summary": self._summary_rows(), "tables": tables}
+
     def to_html(self, path=None):
-        """A self-contained HTML fragment: summary and every table.
+        """The result as HTML: headline numbers, then every table.
+
+        The HTML fragment is the notebook view: a title, the summary as a
+        key/value table, then each table under its name (the names
+        :meth:`to_csv` takes), the first shown and the others folded in
+        collapsible blocks. Numbers are formatted for reading (counts with
+        thousands separators, shares as percentages, scores rounded); every
+        segment and column name is escaped.
 
         Parameters
         ----------
         path : str or path-like, optional
-            File to write (a complete HTML page).
+            File to write: a complete HTML page (UTF-8) holding the fragment.
 
         Returns
         -------
         str
+            The HTML fragment (also when ``path`` is given).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_mece import make_cart_abandoner_pipeline, segment_stability
+        >>> from sklearn_mece.datasets import make_cart_abandoners
+        >>> X = make_cart_abandoners(1_000, random_state=0)
+        >>> stab = segment_stability(make_cart_abandoner_pipeline(min_size=0), X,
+        ...                          n_resamples=2, random_state=0)
+        >>> fragment = stab.to_html()
+        >>> "<h3>segments</h3>" in fragment, "<details>" in fragment
+        (True, True)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "stability.html")
+        ...     _ = stab.to_html(path)
+        ...     with open(path, encoding="utf-8") as fh:
+        ...         page = fh.read()
+        >>> page.startswith("<!DOCTYPE html>"), fragment in page
+        (True, True)
         """
-        rows = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in to_plain(self.summary).items()
-        )
-        parts = [
-            f"<h2>{html.escape(self._title)}</h2>",
-            f'<table class="summary">{rows}</table>',
-        ]
-        for name, frame in self._tables().items():
-            parts.append(f"<h3>{html.escape(name)}</h3>")
-            parts.append(frame.to_html(float_format=lambda v: f"{v:.4g}", na_rep=""))
-        text = "\n".join(parts)
+        from ._templates import render
+
+        context = self._html_context()
+        text = render("result.html.j2", **context)
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
-                fh.write(
-                    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
-                    f"{html.escape(self._title)}</title></head><body>{text}"
-                    "</body></html>"
-                )
+                fh.write(render("result_page.html.j2", **context))
         return text
 
     def _repr_html_(self):
+        """The notebook view: :meth:`to_html`'s fragment."""
         return self.to_html()
 
     def __repr__(self):
@@ -348,6 +475,53 @@ class Comparison(_Result):
             f"{self.n_rows} rows, ARI={self.adjusted_rand:.3f}, "
             f"AMI={self.adjusted_mutual_info:.3f}"
         )
+
+    #: Both per-segment tables are shown; the crosstab folds.
+    _open_tables = 2
+
+    def _summary_rows(self):
+        s = self.summary
+        a, b = self.names
+        rows = [
+            _summary_row("rows compared", s["n_rows"], format_count),
+            _summary_row("adjusted Rand index", s["adjusted_rand"], format_score),
+            _summary_row(
+                "adjusted mutual information", s["adjusted_mutual_info"], format_score
+            ),
+        ]
+        for side in (a, b):
+            rows += [
+                _summary_row(f"{side}: segments", s["n_segments"][side], format_count),
+                _summary_row(
+                    f"{side}: segments within size limits",
+                    s["n_compliant"][side],
+                    format_count,
+                ),
+                _summary_row(
+                    f"{side}: rows in segments within size limits",
+                    s["compliant_share"][side],
+                    format_share,
+                ),
+            ]
+        for key, label, fmt in (
+            ("mean_score", "row-weighted mean score", format_score),
+            ("mean_lift_observed", "row-weighted mean observed lift", format_number),
+        ):
+            if key in s:
+                rows += [
+                    _summary_row(f"{label}: {a}", s[key][a], fmt),
+                    _summary_row(f"{label}: {b}", s[key][b], fmt),
+                    _summary_row(
+                        f"{label}: difference ({b} minus {a})",
+                        s[key]["difference"],
+                        fmt,
+                    ),
+                ]
+        return rows
+
+    def _table_notes(self):
+        a, b = self.names
+        return {"crosstab": f"Rows in each pair of segments (rows: {a}, columns: {b})."}
 
     def __str__(self):
         s = self.summary
@@ -675,6 +849,32 @@ class Migration(_Result):
             f"{self.stability_rate:.3f}"
         )
 
+    def _summary_rows(self):
+        s = self.summary
+        return [
+            _summary_row("ids before", s["n_before"], format_count),
+            _summary_row("ids after", s["n_after"], format_count),
+            _summary_row("ids in both snapshots", s["n_both"], format_count),
+            _summary_row("kept their segment", s["n_stayed"], format_count),
+            _summary_row("stability rate", s["stability_rate"], format_share),
+            _summary_row("entries (ids only after)", s["n_entries"], format_count),
+            _summary_row("exits (ids only before)", s["n_exits"], format_count),
+            _summary_row("cut points refitted after", s["refit_after"]),
+        ]
+
+    def _table_notes(self):
+        return {
+            "counts": (
+                f"Ids in each pair of segments (rows: before, {ENTERED} for ids "
+                f"only after; columns: after, {EXITED} for ids only before)."
+            ),
+            "shares": "Where each segment's ids went: the counts divided by "
+            "their row sums.",
+        }
+
+    def _table_formats(self):
+        return {"shares": format_share}
+
     def __str__(self):
         s = self.summary
         lines = [
@@ -916,6 +1116,33 @@ class Stability(_Result):
             f"change rate {self.change_rate:.3f}, fragile: "
             f"{self.fragile_segments or 'none'}"
         )
+
+    def _summary_rows(self):
+        s = self.summary
+        return [
+            _summary_row("resampling", s["method"]),
+            _summary_row("resamples", s["n_resamples"], format_count),
+            _summary_row("labels matched by", s["match"]),
+            _summary_row("rows", s["n_rows"], format_count),
+            _summary_row("held-out evaluations", s["n_evaluated"], format_count),
+            _summary_row("changed segment", s["n_changed"], format_count),
+            _summary_row("change rate", s["change_rate"], format_share),
+            _summary_row(
+                "fragile above the change rate", s["fragile_threshold"], format_share
+            ),
+            _summary_row(
+                "fragile segments", ", ".join(self.fragile_segments) or "none"
+            ),
+        ]
+
+    def _table_notes(self):
+        return {
+            "per_resample": "Change rate of each segment (columns) in each "
+            "resample (rows)."
+        }
+
+    def _table_formats(self):
+        return {"per_resample": format_share}
 
     def __str__(self):
         s = self.summary

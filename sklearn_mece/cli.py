@@ -7,7 +7,9 @@
     Fits the cart-abandoner preset (or the hierarchy of ``--rules FILE``) on a
     CSV or Parquet file and writes ``assignments.csv`` (one segment per row),
     ``segments.csv`` and ``segments.json`` (the per-segment report) and
-    ``report.html``; ``--model PATH`` also saves the fitted pipeline.
+    ``report.html`` with ``audiences/`` beside it (one CSV of ids per
+    segment, linked from the report); ``--model PATH`` also saves the fitted
+    pipeline.
     ``--map YOUR_COLUMN=PRESET_COLUMN`` (repeatable) reads a preset column
     under your name (``--map history=avg_order_value``).
 ``apply --model PATH INPUT --out DIR``
@@ -489,8 +491,17 @@ def _write_outputs(folder, pipe, X_out, table, *, id_col, fmt, html, csv_escape)
     ]
     if html:
         written.append(
-            write_html_report(pipe, X_out, folder / "report.html", report=table)
+            write_html_report(
+                pipe,
+                X_out,
+                folder / "report.html",
+                report=table,
+                audiences=True,
+                id_col=id_col,
+                csv_escape=csv_escape,
+            )
         )
+        written.append(folder / "audiences")  # one file of ids per segment
     return written
 
 

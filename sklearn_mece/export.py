@@ -14,6 +14,7 @@ written as they are.
 """
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from ._scorer import dimension_names, input_columns
 __all__ = [
     "FORMATS",
     "export_assignments",
+    "export_audiences",
     "export_report",
     "rule_text",
     "segment_report",
@@ -479,6 +481,109 @@ def export_assignments(
     if id_col is None:
         frame = frame.reset_index(names=X_out.index.name or "row")
     return _write(frame, path, format, csv_escape=csv_escape)
+
+
+def _audience_file(position, name):
+    """``03_High_AOV_Premium.csv``: the segment's place in the hierarchy, then
+    its name with every character outside ``[A-Za-z0-9_-]`` replaced, so that
+    no name can leave the folder or clash with another segment's file."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")[:60] or "segment"
+    return f"{position:02d}_{slug}.csv"
+
+
+def export_audiences(
+    X_out,
+    folder,
+    *,
+    id_col=None,
+    segment_column="segment",
+    segment_names=None,
+    csv_escape=True,
+):
+    """Write one CSV of customer ids per segment: the audiences to hand over.
+
+    Every row of ``X_out`` is written to exactly one file (the segment it is
+    in); a segment with no rows gets a file with the header only.
+
+    Parameters
+    ----------
+    X_out : pandas.DataFrame
+        ``pipeline.transform(X)``: holds ``segment_column``.
+    folder : str or path-like
+        Destination folder, created when missing.
+    id_col : str, optional
+        Identifier column written. Without it the index is written (named
+        ``row`` unless it has a name).
+    segment_column : str, default="segment"
+        The segment column of ``X_out``.
+    segment_names : sequence of str, optional
+        Every segment, in hierarchy order (a segmenter's ``segment_names_``);
+        by default the column's categories, else its sorted values.
+    csv_escape : bool, default=True
+        Prefix identifiers that start with ``=``, ``+``, ``-``, ``@``, a tab
+        or a carriage return with a single quote (see
+        :func:`export_assignments`).
+
+    Returns
+    -------
+    dict
+        Segment name to the :class:`pathlib.Path` written, in hierarchy
+        order. File names are ``NN_name.csv``: the segment's position, then
+        its name with every character outside ``[A-Za-z0-9_-]`` replaced.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, or a row's segment is not one of
+        ``segment_names`` (or is missing): no row is dropped silently.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> out = pd.DataFrame({"user_id": [7, 8, 9], "segment": ["B", "A", "B"]})
+    >>> files = export_audiences(out, tempfile.mkdtemp(), id_col="user_id",
+    ...                          segment_names=["A", "B", "C"])
+    >>> {name: path.name for name, path in files.items()}
+    {'A': '01_A.csv', 'B': '02_B.csv', 'C': '03_C.csv'}
+    >>> print(files["B"].read_text().strip())
+    user_id
+    7
+    9
+    """
+    missing = [c for c in (id_col, segment_column) if c is not None and c not in X_out]
+    if missing:
+        raise ValueError(
+            f"Missing column(s) {missing} in the data to export "
+            f"(has {_short_list(X_out.columns)})."
+        )
+    labels = X_out[segment_column]
+    if segment_names is None:
+        if isinstance(labels.dtype, pd.CategoricalDtype):
+            segment_names = list(labels.cat.categories)
+        else:
+            segment_names = sorted(pd.unique(labels.dropna()), key=str)
+    segment_names = list(segment_names)
+    known = pd.Series(labels).isin(segment_names).to_numpy()
+    if not known.all():
+        odd = pd.unique(pd.Series(labels)[~known].astype(object))[:5]
+        raise ValueError(
+            f"Column {segment_column!r} holds {int((~known).sum()):,} row(s) in no "
+            f"known segment (e.g. {list(odd)}); expected one of {segment_names}."
+        )
+    if id_col is None:
+        ids = X_out.index.to_frame(index=False, name=X_out.index.name or "row")
+    else:
+        ids = X_out[[id_col]].reset_index(drop=True)
+    values = pd.Series(labels).astype(object).to_numpy()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for position, name in enumerate(segment_names, start=1):
+        path = folder / _audience_file(position, name)
+        write_csv(ids[values == name], path, csv_escape=csv_escape)
+        written[name] = path
+    return written
 
 
 def _short_list(columns, limit=12):

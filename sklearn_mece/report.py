@@ -29,7 +29,8 @@ import functools
 import io
 import math
 import numbers
-from pathlib import Path
+import re
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
@@ -57,13 +58,16 @@ from .export import _cuts, _rules_context, _ruleset, segment_report
 __all__ = [
     "SCORE_DIMENSIONS",
     "HTMLReport",
+    "PlotDisplay",
     "display_name",
     "figure_to_data_uri",
     "html_report",
     "plot_cuts",
     "plot_lift",
+    "plot_migration",
     "plot_scores",
     "plot_sizes",
+    "tier_colors",
     "write_html_report",
 ]
 
@@ -71,7 +75,6 @@ __all__ = [
 #: those of its dimension table (``sklearn_mece._scorer.DIMENSION_TABLE``).
 SCORE_DIMENSIONS = (*dimension_names(), "score")
 _TEXT_COLUMNS = ("description", "strategy", "rule", "merged_from", "issue")
-_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 _GOOD, _BAD, _NEUTRAL = "#009E73", "#D55E00", "#8C8C8C"
 
 
@@ -107,13 +110,70 @@ def _figure(width, height):
     return fig
 
 
+def _axes(ax, width, height):
+    """``ax``, or the axes of a new figure (Agg canvas, no ``pyplot``)."""
+    if ax is not None:
+        return ax
+    return _figure(width, height).add_subplot()
+
+
+class PlotDisplay:
+    """The matplotlib objects a plot function of this module drew.
+
+    scikit-learn's Display style: the figure, the axes and the artists stay
+    available for restyling, and the plot shows itself in a notebook.
+
+    Parameters
+    ----------
+    figure_ : matplotlib.figure.Figure
+        The figure drawn on.
+    ax_ : matplotlib.axes.Axes or list of Axes
+        The axes drawn on (a list for :func:`plot_cuts`, one per feature).
+    artists_ : dict
+        Named artists: bars, lines, images, the texts placed, per plot.
+
+    Attributes
+    ----------
+    figure_ : matplotlib.figure.Figure
+    ax_ : matplotlib.axes.Axes or list of Axes
+    artists_ : dict
+
+    Examples
+    --------
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> from sklearn_mece import make_cart_abandoner_pipeline, segment_report
+    >>> X = make_cart_abandoners(2_000, random_state=0)
+    >>> pipe = make_cart_abandoner_pipeline(min_size=50).fit(X)
+    >>> display = plot_sizes(segment_report(pipe, X), min_size=50)
+    >>> display.ax_.get_xlabel(), len(display.artists_["bars"])
+    ('customers at fit', 6)
+    """
+
+    def __init__(self, figure_, ax_, artists_):
+        self.figure_ = figure_
+        self.ax_ = ax_
+        self.artists_ = artists_
+
+    def savefig(self, path, **kwargs):
+        """Save the figure (:meth:`matplotlib.figure.Figure.savefig`)."""
+        return self.figure_.savefig(path, **kwargs)
+
+    def _repr_png_(self):
+        buffer = io.BytesIO()
+        self.figure_.savefig(buffer, format="png", dpi=110)
+        return buffer.getvalue()
+
+    def __repr__(self):
+        return f"<{type(self).__name__} of {type(self.figure_).__name__}>"
+
+
 @_plain_text
 def figure_to_data_uri(fig, *, dpi=110):
     """PNG bytes of a figure as a ``data:image/png;base64,...`` URI.
 
     Parameters
     ----------
-    fig : matplotlib.figure.Figure
+    fig : matplotlib.figure.Figure or PlotDisplay
     dpi : int, default=110
 
     Returns
@@ -128,26 +188,82 @@ def figure_to_data_uri(fig, *, dpi=110):
     >>> figure_to_data_uri(fig)[:30]
     'data:image/png;base64,iVBORw0K'
     """
+    fig = getattr(fig, "figure_", fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _tier_colors(tiers):
-    values = [t for t in pd.unique(pd.Series(tiers).dropna())]
-    try:
-        values = sorted(values)
-    except TypeError:
-        pass
-    return {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(values)}
+def _natural_key(value):
+    """Sort key putting "Tier 10" after "Tier 9"."""
+    text = str(value)
+    head = text.rstrip("0123456789")
+    return (head, int(text[len(head) :]) if len(text) > len(head) else -1)
+
+
+def tier_colors(tiers, *, order=None):
+    """One colour per tier: ordered, colour-blind safe, darker = better.
+
+    Colours are taken along matplotlib's ``cividis`` map (designed to be read
+    alike with and without colour-vision deficiency), from its dark end for
+    the first (best) tier to a light one for the last, so that the order of
+    the tiers reads as lightness even in greyscale.
+
+    Parameters
+    ----------
+    tiers : iterable
+        Tier labels (a report's ``tier`` column, say); missing values skipped.
+    order : sequence, optional
+        Every tier, best first (a scorer's ``tier_names_``). By default the
+        labels sorted naturally ("Tier 2" before "Tier 10").
+
+    Returns
+    -------
+    dict
+        Tier label to a ``"#rrggbb"`` colour.
+
+    Examples
+    --------
+    >>> colors = tier_colors(["Tier 2", "Tier 1", "Tier 10"])
+    >>> list(colors)
+    ['Tier 1', 'Tier 2', 'Tier 10']
+    >>> from matplotlib.colors import to_rgb
+    >>> lightness = [sum(to_rgb(c)) for c in colors.values()]
+    >>> lightness == sorted(lightness)
+    True
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    present = [t for t in pd.unique(pd.Series(list(tiers), dtype=object).dropna())]
+    if order is None:
+        order = sorted(present, key=_natural_key)
+    else:
+        order = [*order, *(t for t in present if t not in set(order))]
+    positions = np.linspace(0.0, 0.82, max(len(order), 2))
+    cmap = colormaps["cividis"]
+    return {t: to_hex(cmap(p)) for t, p in zip(order, positions)}
+
+
+def _legend_below(fig, items):
+    fig.legend(
+        handles=items,
+        loc="outside lower center",
+        ncol=min(len(items), 6),
+        fontsize=8,
+        frameon=False,
+    )
 
 
 @_plain_text
-def plot_sizes(report, *, min_size=None, max_size=None):
+def plot_sizes(report, *, min_size=None, max_size=None, tier_order=None, ax=None):
     """Horizontal bars of segment sizes, in hierarchy order.
 
-    Bars are coloured by ``tier`` when the report has one, else by validity;
-    invalid segments are hatched. Dashed lines mark ``min_size``/``max_size``.
+    Bars are coloured by ``tier`` when the report has one
+    (:func:`tier_colors`: darker = better), else by validity; invalid
+    segments are hatched. Dashed lines mark ``min_size``/``max_size``. Each
+    bar's count and share are written in a column right of the plot, where
+    no bar or line can run into them.
 
     Parameters
     ----------
@@ -156,10 +272,24 @@ def plot_sizes(report, *, min_size=None, max_size=None):
         ``tier``).
     min_size, max_size : int, optional
         Size limits drawn as vertical lines.
+    tier_order : sequence, optional
+        Every tier, best first (a scorer's ``tier_names_``).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    PlotDisplay
+        ``artists_``: ``bars``, ``lines`` (the size limits), ``labels``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> report = pd.DataFrame({"size": [700, 300], "share": [0.7, 0.3],
+    ...                        "tier": ["Tier 1", "Tier 2"]}, index=["A", "B"])
+    >>> display = plot_sizes(report, min_size=100)
+    >>> [t.get_text() for t in display.artists_["labels"]]
+    ['700 (70.0 %)', '300 (30.0 %)']
     """
     names = [str(n) for n in report.index]
     sizes = report["size"].to_numpy(dtype=float)
@@ -169,16 +299,17 @@ def plot_sizes(report, *, min_size=None, max_size=None):
         if "valid" in report
         else np.ones(len(names), dtype=bool)
     )
-    fig = _figure(8.5, 0.45 * len(names) + 1.5)
-    ax = fig.add_subplot()
+    ax = _axes(ax, 8.5, 0.45 * len(names) + 1.6)
+    fig = ax.figure
     y = np.arange(len(names))
-    handles = {}
     if "tier" in report and report["tier"].notna().any():
-        colors_by = _tier_colors(report["tier"])
+        colors_by = tier_colors(report["tier"], order=tier_order)
         colors = [colors_by.get(t, _NEUTRAL) for t in report["tier"]]
+        present = set(report["tier"].dropna())
         handles = {
             (str(t) if str(t).lower().startswith("tier") else f"tier {t}"): c
             for t, c in colors_by.items()
+            if t in present
         }
     else:
         colors = [_GOOD if v else _BAD for v in valid]
@@ -188,11 +319,6 @@ def plot_sizes(report, *, min_size=None, max_size=None):
         if not ok:
             bar.set_hatch("//")
     top = sizes.max() if len(sizes) else 1.0
-    for i, size in enumerate(sizes):
-        label = f"{size:,.0f}"
-        if share is not None:
-            label += f" ({100 * share[i]:.1f} %)"
-        ax.text(size + 0.01 * top, i, label, va="center", fontsize=9)
     lines = []
     for value, name, style in (
         (min_size, "min_size", "--"),
@@ -208,21 +334,37 @@ def plot_sizes(report, *, min_size=None, max_size=None):
                     label=f"{name} = {value:,}",
                 )
             )
+    labels = []
+    for i, size in enumerate(sizes):
+        label = format_count(size)
+        if share is not None:
+            label += f" ({format_share(share[i])})"
+        labels.append(
+            ax.text(
+                1.02,
+                i,
+                label,
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                ha="left",
+                fontsize=9,
+                clip_on=False,
+            )
+        )
     ax.set_yticks(y, names, fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlim(0, max([top * 1.3] + [line.get_xdata()[0] * 1.05 for line in lines]))
-    ax.set_xlabel("rows at fit")
-    ax.set_title("Segment sizes (hierarchy order)")
+    ax.set_xlim(0, max([top * 1.05] + [line.get_xdata()[0] * 1.05 for line in lines]))
+    ax.set_xlabel("customers at fit")
+    ax.set_ylabel("segment (hierarchy order)")
+    ax.set_title("Segment sizes", loc="left")
     ax.xaxis.set_major_formatter(_thousands())
     if handles or lines:
         from matplotlib.patches import Patch
 
         items = [Patch(color=c, label=str(k)) for k, c in handles.items()] + lines
-        fig.legend(
-            handles=items, loc="outside lower center", ncol=len(items), fontsize=8
-        )
+        _legend_below(fig, items)
     ax.spines[["top", "right"]].set_visible(False)
-    return fig
+    return PlotDisplay(fig, ax, {"bars": bars, "lines": lines, "labels": labels})
 
 
 def _thousands():
@@ -232,7 +374,7 @@ def _thousands():
 
 
 @_plain_text
-def plot_scores(report, dimensions=None):
+def plot_scores(report, dimensions=None, *, ax=None):
     """Heat map of each segment's score on every dimension (and the total).
 
     Parameters
@@ -242,11 +384,23 @@ def plot_scores(report, dimensions=None):
     dimensions : sequence of str, default=None
         Columns shown, those absent skipped. ``None``: the scorer's
         dimensions and ``score`` (:data:`SCORE_DIMENSIONS`).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure or None
+    PlotDisplay or None
         ``None`` when the report has none of the dimensions (no scorer).
+        ``artists_``: ``image``, ``colorbar``, ``texts``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> report = pd.DataFrame({"profitability": [0.9, 0.2], "score": [0.7, 0.4]},
+    ...                       index=["A", "B"])
+    >>> display = plot_scores(report)
+    >>> [t.get_text() for t in display.artists_["texts"]]
+    ['0.90', '0.70', '0.20', '0.40']
     """
     if dimensions is None:
         dimensions = (*dimension_names(), "score")
@@ -255,8 +409,8 @@ def plot_scores(report, dimensions=None):
         return None
     values = report[dims].to_numpy(dtype=float)
     names = [str(n) for n in report.index]
-    fig = _figure(1.25 * len(dims) + 3.5, 0.45 * len(names) + 1.8)
-    ax = fig.add_subplot()
+    ax = _axes(ax, 1.25 * len(dims) + 3.8, 0.45 * len(names) + 2.0)
+    fig = ax.figure
     finite = values[np.isfinite(values)]
     in_unit = finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
     vmin, vmax = (0.0, 1.0) if in_unit else (finite.min(), finite.max())
@@ -267,27 +421,33 @@ def plot_scores(report, dimensions=None):
         vmax=vmax,
         aspect="auto",
     )
+    texts = []
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             v = values[i, j]
             text = "n/a" if not np.isfinite(v) else f"{v:.2f}"
             light = np.isfinite(v) and (v - vmin) / ((vmax - vmin) or 1) > 0.6
-            ax.text(
-                j,
-                i,
-                text,
-                ha="center",
-                va="center",
-                fontsize=9,
-                color="black" if light else "white",
-                fontweight="bold" if dims[j] == "score" else "normal",
+            texts.append(
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="black" if light else "white",
+                    fontweight="bold" if dims[j] == "score" else "normal",
+                )
             )
     ax.set_xticks(range(len(dims)), [d.replace("_", "\n") for d in dims], fontsize=9)
     ax.set_yticks(range(len(names)), names, fontsize=9)
     ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="score")
-    ax.set_title("Scores by dimension", pad=12)
-    return fig
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("score dimension (0 = worst, 1 = best; 0.5 = average customer)")
+    ax.set_ylabel("segment")
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.8, label="score")
+    ax.set_title("Scores by dimension", loc="left")
+    return PlotDisplay(fig, ax, {"image": image, "colorbar": colorbar, "texts": texts})
 
 
 def _level_names(pipeline, feature, n_levels):
@@ -300,9 +460,66 @@ def _level_names(pipeline, feature, n_levels):
     return [str(i) for i in range(n_levels)]
 
 
+def _place_without_overlap(ax, items, *, top=0.97, step=0.13):
+    """Write texts at data ``x`` (axes-fraction ``y``), each on the highest
+    row from ``top`` down where it overlaps no text placed before.
+
+    ``items``: ``(x, text, kwargs)``. Overlap is measured on the rendered
+    extents (the figure's layout is run first, so positions are final).
+    """
+    fig = ax.figure
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+    placed, texts = [], []
+    frame = ax.get_window_extent()
+    left, right = ax.get_xlim()
+    for x, label, kwargs in items:
+        for row in range(12):
+            artist = ax.text(
+                x, top - row * step, label, transform=ax.get_xaxis_transform(), **kwargs
+            )
+            box = artist.get_window_extent()
+            # kept inside the panel: a label wider than its level's span
+            # at an edge is aligned on that edge instead of sticking out
+            if box.x0 < frame.x0 or box.x1 > frame.x1:
+                artist.set_x(left if box.x0 < frame.x0 else right)
+                artist.set_horizontalalignment("left" if box.x0 < frame.x0 else "right")
+                box = artist.get_window_extent()
+            box = box.padded(2)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            artist.remove()
+        placed.append(box)
+        texts.append(artist)
+    return texts
+
+
+def _level_shares(values, feature_cuts, X, feature, thresholds):
+    """Each level's real share of the rows with a value: read from the level
+    column the thresholder wrote when X holds it, else from the cuts."""
+    suffix = getattr(thresholds, "suffix", "_level")
+    n_levels = feature_cuts.size + 1
+    level_column = f"{feature}{suffix}"
+    if level_column in getattr(X, "columns", ()):
+        codes = pd.to_numeric(X[level_column], errors="coerce").to_numpy(dtype=float)
+        codes = codes[np.isfinite(codes) & (codes >= 0) & (codes < n_levels)]
+    else:
+        side = "right" if getattr(thresholds, "closed", "left") == "left" else "left"
+        codes = np.searchsorted(feature_cuts, values, side=side)
+    counts = np.bincount(codes.astype(np.int64), minlength=n_levels)[:n_levels]
+    return counts / max(counts.sum(), 1)
+
+
 @_plain_text
-def plot_cuts(pipeline, X, *, max_features=8):
-    """Each learned cut drawn on its feature's histogram.
+def plot_cuts(pipeline, X, *, max_features=8, ax=None):
+    """Each learned cut drawn on its feature's histogram, with every level's
+    real share of rows.
+
+    A percentile cut on a coarse feature can hold many rows at the cut value:
+    ``p70`` then puts more than 30% of the rows in the top level. Each level
+    is labelled with the share of rows it really holds, and the panel's title
+    says when that differs from the percentiles by more than 5 points.
 
     Parameters
     ----------
@@ -310,35 +527,64 @@ def plot_cuts(pipeline, X, *, max_features=8):
         Fitted, with a :class:`PercentileThresholder` step.
     X : pandas.DataFrame
         Data holding the raw thresholded columns (the fit data, or the
-        pipeline's output, which passes them through).
+        pipeline's output, which passes them through together with the level
+        columns the shares are read from).
     max_features : int, default=8
         At most this many features are drawn.
+    ax : matplotlib.axes.Axes or sequence of Axes, optional
+        Where to draw: one Axes per feature drawn (a single Axes draws the
+        first feature only). A new figure otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure or None
+    PlotDisplay or None
         ``None`` when there is no thresholder or none of its columns is in X.
+        ``ax_`` is the list of axes, one per feature; ``artists_``:
+        ``cut_lines`` and ``labels`` (one list per feature) and ``shares``
+        (feature to each level's share of rows).
 
     Notes
     -----
     The x axis spans the 0.5th to 99.5th percentile (widened to show every
-    cut); values outside are counted in the panel's note, not drawn. With
+    cut); values outside are counted in the panel's title, not drawn. With
     ``groupby`` only the global cuts are drawn.
+
+    Examples
+    --------
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> from sklearn_mece import make_cart_abandoner_pipeline
+    >>> X = make_cart_abandoners(2_000, random_state=0)
+    >>> pipe = make_cart_abandoner_pipeline(min_size=50).fit(X)
+    >>> display = plot_cuts(pipe, pipe.transform(X))
+    >>> len(display.ax_), [round(float(s), 2) for s in display.artists_["shares"]["avg_order_value"]]
+    (3, [0.4, 0.35, 0.25])
     """
     cuts = _cuts(pipeline) or {}
     thresholds = find_steps(pipeline).thresholder
     features = [f for f in cuts if f in getattr(X, "columns", ())][:max_features]
     if not features:
         return None
+    if ax is None:
+        fig = _figure(8.5, 2.5 * len(features) + 0.4)
+        axes = list(fig.subplots(len(features), 1, squeeze=False)[:, 0])
+    else:
+        axes = list(np.ravel([ax]))
+        features = features[: len(axes)]
+        axes = axes[: len(features)]
+        fig = axes[0].figure
     percentiles = getattr(thresholds, "percentiles_", {})
-    fig = _figure(8.5, 2.3 * len(features) + 0.4)
-    axes = fig.subplots(len(features), 1, squeeze=False)[:, 0]
-    for ax, feature in zip(axes, features):
+    cut_lines, labels, shares = [], [], {}
+    pending = []
+    for panel, feature in zip(axes, features):
         values = pd.to_numeric(X[feature], errors="coerce").to_numpy(dtype=float)
         values = values[np.isfinite(values)]
         feature_cuts = np.asarray(cuts[feature], dtype=float)
+        panel.set_xlabel(feature)
+        panel.set_ylabel("customers")
         if values.size == 0:
-            ax.set_title(f"{feature}: no finite values")
+            panel.set_title(f"{feature}: no finite values", fontsize=10, loc="left")
+            cut_lines.append([])
+            pending.append([])
             continue
         vmin, vmax = values.min(), values.max()
         lo, hi = np.percentile(values, [0.5, 99.5])
@@ -350,52 +596,77 @@ def plot_cuts(pipeline, X, *, max_features=8):
             lo, hi = lo - 0.5, hi + 0.5
         shown = values[(values >= lo) & (values <= hi)]
         n_out = values.size - shown.size
-        ax.hist(shown, bins=60, range=(lo, hi), color="#B0C4DE", edgecolor="white")
+        panel.hist(shown, bins=60, range=(lo, hi), color="#B0C4DE", edgecolor="white")
         names = _level_names(pipeline, feature, feature_cuts.size + 1)
+        share = _level_shares(values, feature_cuts, X, feature, thresholds)
+        shares[feature] = share
         edges = [lo, *feature_cuts.tolist(), hi]
+        items = []
         for k in range(len(names)):
             left, right = max(edges[k], lo), min(edges[k + 1], hi)
             if right > left:
-                ax.text(
-                    (left + right) / 2,
-                    1.0,
-                    names[k],
-                    transform=ax.get_xaxis_transform(),
-                    ha="center",
-                    va="top",
-                    fontsize=9,
-                    color="#333333",
-                    fontweight="bold",
+                items.append(
+                    (
+                        (left + right) / 2,
+                        f"{names[k]}: {format_share(share[k])}",
+                        {
+                            "ha": "center",
+                            "va": "top",
+                            "fontsize": 9,
+                            "color": "#222222",
+                            "fontweight": "bold",
+                        },
+                    )
                 )
         q = np.asarray(percentiles.get(feature, [np.nan] * feature_cuts.size))
+        lines = []
         for cut, p in zip(feature_cuts, q):
-            ax.axvline(cut, color=_BAD, linewidth=1.6, linestyle="--")
+            lines.append(panel.axvline(cut, color=_BAD, linewidth=1.6, linestyle="--"))
             label = f"p{p:g} = {cut:,.4g}" if np.isfinite(p) else f"fixed {cut:,.4g}"
-            ax.text(
-                cut,
-                0.82,
-                " " + label,
-                transform=ax.get_xaxis_transform(),
-                color=_BAD,
-                fontsize=9,
-                ha="left",
-                va="top",
-                bbox={
-                    "facecolor": "white",
-                    "edgecolor": "none",
-                    "alpha": 0.85,
-                    "pad": 1,
-                },
+            items.append(
+                (
+                    cut,
+                    " " + label,
+                    {
+                        "color": _BAD,
+                        "fontsize": 9,
+                        "ha": "left",
+                        "va": "top",
+                        "bbox": {
+                            "facecolor": "white",
+                            "edgecolor": "none",
+                            "alpha": 0.85,
+                            "pad": 1,
+                        },
+                    },
+                )
             )
+        cut_lines.append(lines)
+        pending.append(items)
         title = f"{feature}: {feature_cuts.size} cut(s), {len(names)} levels"
+        planned = np.diff([0.0, *(q / 100.0), 1.0]) if np.isfinite(q).all() else None
+        if planned is not None and np.max(np.abs(planned - share)) > 0.05:
+            worst = int(np.argmax(np.abs(planned - share)))
+            title += (
+                f"; ties at the cuts: {names[worst]} holds "
+                f"{format_share(share[worst])} of rows, "
+                f"{format_share(planned[worst])} planned"
+            )
         if n_out:
-            title += f"  ({n_out:,} values outside the shown range)"
-        ax.set_title(title, fontsize=10, loc="left")
-        ax.set_ylabel("rows")
-        ax.set_xlim(lo, hi)
-        ax.yaxis.set_major_formatter(_thousands())
-        ax.spines[["top", "right"]].set_visible(False)
-    return fig
+            title += f" ({format_count(n_out)} values outside the shown range)"
+        panel.set_title(title, fontsize=10, loc="left")
+        panel.set_xlim(lo, hi)
+        panel.set_ylim(0, panel.get_ylim()[1] * 1.45)  # room for the labels
+        panel.yaxis.set_major_formatter(_thousands())
+        panel.spines[["top", "right"]].set_visible(False)
+    # placed once every panel is drawn: the layout is then final
+    for panel, items in zip(axes, pending):
+        labels.append(_place_without_overlap(panel, items))
+    return PlotDisplay(
+        fig,
+        axes,
+        {"cut_lines": cut_lines, "labels": labels, "shares": shares},
+    )
 
 
 def _lift_scale(report):
@@ -408,7 +679,7 @@ def _lift_scale(report):
 
 
 @_plain_text
-def plot_lift(report):
+def plot_lift(report, *, ax=None):
     """Observed lift (treated minus control rate) with its interval per segment.
 
     Parameters
@@ -416,12 +687,26 @@ def plot_lift(report):
     report : pandas.DataFrame
         From :func:`segment_report` with ``lift_observed``, ``lift_ci_low``
         and ``lift_ci_high`` (a scorer given ``treatment`` and ``outcome``).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
 
     Returns
     -------
-    matplotlib.figure.Figure or None
+    PlotDisplay or None
         ``None`` without observed lift. Green: the interval is above zero;
-        red: below; grey: it contains zero (or is unknown).
+        red: below; grey: it contains zero (or is unknown). ``artists_``:
+        ``points``, ``intervals``, ``labels``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> report = pd.DataFrame({"lift_observed": [0.05, -0.01],
+    ...                        "lift_ci_low": [0.02, -0.04],
+    ...                        "lift_ci_high": [0.08, 0.02],
+    ...                        "rate_treated": [0.2, 0.1]}, index=["A", "B"])
+    >>> display = plot_lift(report)
+    >>> [t.get_text() for t in display.artists_["labels"]]
+    ['+5.00 [+2.00, +8.00]', '-1.00 [-4.00, +2.00]']
     """
     needed = ("lift_observed", "lift_ci_low", "lift_ci_high")
     if not all(c in report for c in needed) or report["lift_observed"].isna().all():
@@ -436,13 +721,18 @@ def plot_lift(report):
         else None
     )
     names = [str(n) for n in report.index]
-    fig = _figure(8.5, 0.5 * len(names) + 1.6)
-    ax = fig.add_subplot()
+    ax = _axes(ax, 8.5, 0.5 * len(names) + 1.7)
+    fig = ax.figure
     ax.axvline(0, color="black", linewidth=1)
     span = np.nanmax(np.abs(np.concatenate([low, high, lift, [1e-9]])))
+    points, intervals, labels = [], [], []
     for i in range(len(names)):
         if not np.isfinite(lift[i]):
-            ax.text(0, i, "  n/a (no treated or control rows)", va="center", fontsize=8)
+            labels.append(
+                ax.text(
+                    0, i, "  n/a (no treated or control rows)", va="center", fontsize=8
+                )
+            )
             continue
         color = (
             _GOOD
@@ -452,50 +742,104 @@ def plot_lift(report):
             else _NEUTRAL
         )
         if np.isfinite(low[i]) and np.isfinite(high[i]):
-            ax.plot([low[i], high[i]], [i, i], color=color, linewidth=2.5)
+            intervals += ax.plot([low[i], high[i]], [i, i], color=color, linewidth=2.5)
             ax.plot([low[i], high[i]], [i, i], "|", color=color, markersize=10)
             text = f"{lift[i]:+.2f} [{low[i]:+.2f}, {high[i]:+.2f}]"
         else:
             text = f"{lift[i]:+.2f}"
         if significant is not None and significant[i]:
             text += " *"
-        ax.plot([lift[i]], [i], "o", color=color, markersize=7)
-        ax.annotate(
-            text,
-            (lift[i], i),
-            xytext=(0, 7),
-            textcoords="offset points",
-            ha="center",
-            fontsize=8,
+        points += ax.plot([lift[i]], [i], "o", color=color, markersize=7)
+        labels.append(
+            ax.annotate(
+                text,
+                (lift[i], i),
+                xytext=(0, 7),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
         )
     ax.set_yticks(range(len(names)), names, fontsize=9)
     ax.set_ylim(len(names) - 0.4, -0.8)
     ax.set_xlim(-1.15 * span if np.nanmin(low) < 0 else -0.1 * span, 1.15 * span)
     ax.set_xlabel(f"lift: treated rate minus control rate ({unit})")
+    ax.set_ylabel("segment")
     title = "Observed lift per segment with its interval"
     if significant is not None:
         title += "\n* significant after correction for multiple comparisons"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, loc="left")
     ax.grid(axis="x", color="#DDDDDD")
     ax.spines[["top", "right"]].set_visible(False)
-    return fig
+    return PlotDisplay(
+        fig, ax, {"points": points, "intervals": intervals, "labels": labels}
+    )
+
+
+@_plain_text
+def plot_migration(migration, *, normalize=True, ax=None):
+    """Heat map of customers moving between segments from one snapshot to the
+    next (:func:`segment_migration`'s result).
+
+    Parameters
+    ----------
+    migration : Migration
+        From :func:`sklearn_mece.segment_migration`.
+    normalize : bool, default=True
+        Colour and annotate each row's shares (where the customers of a
+        segment went) instead of counts.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
+
+    Returns
+    -------
+    PlotDisplay
+        ``artists_``: ``image`` (the heat map).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_mece import make_cart_abandoner_pipeline, segment_migration
+    >>> from sklearn_mece.datasets import make_cart_abandoners
+    >>> before = make_cart_abandoners(2_000, random_state=0)
+    >>> after = make_cart_abandoners(2_000, random_state=1)
+    >>> pipe = make_cart_abandoner_pipeline(min_size=50).fit(before)
+    >>> moves = segment_migration(pipe, before, after, id_col="user_id", fit=False)
+    >>> display = plot_migration(moves)
+    >>> display.ax_.get_xlabel(), display.ax_.get_ylabel()
+    ('segment after', 'segment before')
+    """
+    shape = migration.counts.shape
+    ax = _axes(ax, min(2.6 + 1.0 * shape[1], 16), min(1.8 + 0.5 * shape[0], 12))
+    migration.plot(ax=ax, normalize=normalize, cmap="Blues")
+    return PlotDisplay(ax.figure, ax, {"image": ax.images[-1]})
 
 
 # ---------------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------------
 _CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
-max-width:1200px;color:#222;line-height:1.45;padding:0 1em}
-h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;
-margin-top:1.8em}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;
+line-height:1.45}
+main{max-width:1200px;margin:0 auto;padding:0 1.2em 3em 1.2em;box-sizing:border-box}
+nav{position:sticky;top:0;z-index:1;background:#1f3a5f;padding:.45em 1em;
+display:flex;flex-wrap:wrap;gap:.2em 1.2em;font-size:.9em}
+nav a{color:#fff;text-decoration:none}nav a:hover{text-decoration:underline}
+h1{font-size:1.6em;margin:.8em 0 .2em 0}h2{border-bottom:2px solid #ddd;
+padding-bottom:.2em;margin-top:1.8em;scroll-margin-top:2.5em}
+.wide{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
 th,td{border:1px solid #ddd;padding:.3em .6em;vertical-align:top}
-th{background:#f3f5f8;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f5f8;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.sub{display:block}ul.plain{margin:0;padding:0;list-style:none}ul.plain li{white-space:nowrap}
+details{margin:.4em 0 .8em 0}summary{cursor:pointer;color:#1f3a5f}
 .pass{color:#007a55;font-weight:bold}.fail{color:#c0392b;font-weight:bold}
+.banner{background:#fdecea;border-left:6px solid #c0392b;padding:.6em .9em;
+font-weight:bold}
 .muted{color:#666}.rule{margin:.5em 0 1em 0}.rule h3{margin:.2em 0;font-size:1.05em}
 .rule ul{margin:.2em 0}.note{background:#fff8e1;border-left:4px solid #f0c36d;
-padding:.4em .8em}img{max-width:100%;height:auto;display:block;margin:.6em 0}
+padding:.4em .8em}img{max-width:100%;height:auto;display:block;margin:.8em 0}
 pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}
 """
 
@@ -530,6 +874,11 @@ def _fmt(value, column, money=(), currency="$"):
     return format_number(value)
 
 
+#: Text that reads as a number or an interval ("+6.95", "[+5.31, +8.54]",
+#: "< 0.001"): right-aligned and kept on one line like numbers.
+_NUMERIC_TEXT = re.compile(r"^\s*[\[<]?\s*[-+−$€£]?\d")
+
+
 def _table(frame, *, index_name="segment", money=(), currency="$"):
     """A DataFrame as the template's table: header, then rows of cells
     (text formatted for reading; numbers right-aligned)."""
@@ -537,13 +886,30 @@ def _table(frame, *, index_name="segment", money=(), currency="$"):
     for name, row in frame.iterrows():
         cells = []
         for col, value in row.items():
-            numeric = isinstance(value, int | float | np.number) and not isinstance(
-                value, bool | np.bool_
-            )
             text = _fmt(value, str(col), money, currency)
+            numeric = (
+                isinstance(value, int | float | np.number)
+                and not isinstance(value, bool | np.bool_)
+            ) or _NUMERIC_TEXT.match(text) is not None
             cells.append({"text": text, "cls": "num" if numeric else ""})
-        rows.append({"name": str(name), "cells": cells})
-    return {"columns": [index_name, *map(str, frame.columns)], "rows": rows}
+        rows.append({"name": str(name).split("_"), "cells": cells})
+    return {"columns": [index_name, *map(_header, frame.columns)], "rows": rows}
+
+
+#: Column headers as people read them (others: underscores become spaces).
+_HEADERS = {
+    "n_treated": "treated",
+    "n_control": "control",
+    "lift_p_value": "p-value",
+    "lift_p_adjusted": "p-value (adjusted)",
+    "lift_significant": "significant",
+    "incremental_outcome": "incremental outcome",
+}
+
+
+def _header(column):
+    column = str(column)
+    return _HEADERS.get(column, column.replace("_", " "))
 
 
 def _img(fig, alt):
@@ -652,7 +1018,43 @@ def display_name(name):
     return " ".join(str(name).replace("_", " ").split())
 
 
-def _summary_data(pipeline, report, X_out, money, currency, display_names):
+def _audiences(report, audience_files):
+    """The audience list: each segment's file, relative link and size."""
+    if not audience_files:
+        return None
+    return [
+        {
+            "name": str(name),
+            "href": _href(path),
+            "file": PurePath(path).name,
+            "size": format_count(report["size"][name]) if name in report.index else "",
+        }
+        for name, path in audience_files.items()
+    ]
+
+
+def _href(path):
+    """A relative link to a local file, every character URL-quoted."""
+    from urllib.parse import quote
+
+    return quote(PurePath(path).as_posix())
+
+
+def _migration(pipeline, previous, X_out, id_col):
+    """The migration from ``previous`` to ``X_out`` (or ``previous`` itself
+    when it is one already)."""
+    if previous is None:
+        return None
+    if hasattr(previous, "stability_rate"):
+        return previous
+    from ._compare import segment_migration
+
+    return segment_migration(pipeline, previous, X_out, id_col, fit=False)
+
+
+def _summary_data(
+    pipeline, report, X_out, money, currency, display_names, audience_files=None
+):
     """The executive summary: segments ranked by incremental outcome when the
     lift is observed, else by score; per segment its name, size, share,
     index of each input against the average, tier, strategy, outcome."""
@@ -695,6 +1097,11 @@ def _summary_data(pipeline, report, X_out, money, currency, display_names):
             "score": format_score(row["score"]) if "score" in row else "",
             "strategy": row.get("strategy", "") or "",
             "outcome": None,
+            "href": (
+                _href(audience_files[name])
+                if audience_files and name in audience_files
+                else None
+            ),
         }
         if observed:
             fmt = "incremental_outcome"
@@ -731,57 +1138,108 @@ def _scores_explained(pipeline):
     return {"dimensions": dimensions, "tiers": tiers}
 
 
-def _segment_tables(report, money=(), currency="$"):
-    """The template's segment tables: main, observed lift (or None), text."""
-    numeric_known = [
-        c for c in report.columns if c not in (*_TEXT_COLUMNS, "lift_intervals")
-    ]
+_ESSENTIAL_COLUMNS = ("size", "share", "tier", "score", "valid", "issue")
+_ESSENTIAL_LIFT = (
+    "n_treated",
+    "n_control",
+    "rate_treated",
+    "rate_control",
+    "lift_observed",
+    "adjusted interval",
+    "lift_p_adjusted",
+    "lift_significant",
+)
+
+
+def _lift_frame(report, money, currency):
+    """The observed-lift columns as people read them: lifts in points (or
+    outcome units), intervals as ``[low, high]``, the incremental outcome
+    with its interval."""
     lift_cols = [c for c in (*_LIFT_FIELDS, *INCREMENTAL_COLUMNS) if c in report]
-    main = [c for c in numeric_known if c not in lift_cols and c != "valid"]
-    main += [c for c in ("valid", "issue") if c in report]
-    tables = {"main_table": _table(report[main], money=money, currency=currency)}
-    tables["lift_table"] = None
-    if lift_cols:
-        lift = report[lift_cols].copy()
-        scale, unit = _lift_scale(report)
-        if scale == 1.0:  # an amount: mean outcome per arm, not a rate
-            lift = lift.rename(
-                columns={"rate_treated": "mean_treated", "rate_control": "mean_control"}
-            )
-        each, adjusted = _interval_labels(report)
-        for suffix, header in (("", "interval"), ("_adjusted", "adjusted interval")):
-            low, high = f"lift_ci_low{suffix}", f"lift_ci_high{suffix}"
-            if {low, high} <= set(lift):
-                lift[header] = [
-                    "–" if _is_missing(a) or _is_missing(b) else f"[{a:+.2f}, {b:+.2f}]"
-                    for a, b in zip(report[low] * scale, report[high] * scale)
-                ]
-                lift = lift.drop(columns=[low, high])
-        if set(INCREMENTAL_COLUMNS) <= set(lift):
-            # lift x size: extra conversions (or spend) from contacting everyone
-            outcome, low, high = INCREMENTAL_COLUMNS
-            lift[f"{outcome} interval"] = [
-                MISSING
-                if _is_missing(a) or _is_missing(b)
-                else f"[{_fmt(a, outcome, money, currency)}, "
-                f"{_fmt(b, outcome, money, currency)}]"
-                for a, b in zip(report[low], report[high])
+    lift = report[lift_cols].copy()
+    scale, unit = _lift_scale(report)
+    if scale == 1.0:  # an amount: mean outcome per arm, not a rate
+        lift = lift.rename(
+            columns={"rate_treated": "mean_treated", "rate_control": "mean_control"}
+        )
+    for suffix, header in (("", "interval"), ("_adjusted", "adjusted interval")):
+        low, high = f"lift_ci_low{suffix}", f"lift_ci_high{suffix}"
+        if {low, high} <= set(lift):
+            lift[header] = [
+                MISSING if _is_missing(a) or _is_missing(b) else f"[{a:+.2f}, {b:+.2f}]"
+                for a, b in zip(report[low] * scale, report[high] * scale)
             ]
             lift = lift.drop(columns=[low, high])
-        for column in ("lift_observed", "lift_shrunk"):
-            if column in lift:
-                lift[column] = [
-                    "–" if _is_missing(v) else f"{v:+.2f}"
-                    for v in report[column] * scale
-                ]
-        lift = lift.rename(
-            columns={
-                "lift_observed": f"lift_observed ({unit})",
-                "lift_shrunk": f"lift_shrunk ({unit})",
-            }
+    if set(INCREMENTAL_COLUMNS) <= set(lift):
+        # lift x size: extra conversions (or spend) from contacting everyone
+        outcome, low, high = INCREMENTAL_COLUMNS
+        lift[f"{outcome} interval"] = [
+            MISSING
+            if _is_missing(a) or _is_missing(b)
+            else f"[{_fmt(a, outcome, money, currency)}, "
+            f"{_fmt(b, outcome, money, currency)}]"
+            for a, b in zip(report[low], report[high])
+        ]
+        lift = lift.drop(columns=[low, high])
+    for column in ("lift_observed", "lift_shrunk"):
+        if column in lift:
+            lift[column] = [
+                MISSING if _is_missing(v) else f"{v:+.2f}"
+                for v in report[column] * scale
+            ]
+    return lift, unit
+
+
+def _split(frame, essential):
+    """The essential columns of ``frame`` (in their order) and the rest."""
+    first = [c for c in essential if c in frame]
+    return frame[first], frame[[c for c in frame.columns if c not in first]]
+
+
+def _segment_tables(report, money=(), currency="$"):
+    """The template's segment tables, essentials first, the rest in
+    collapsible details: the main table (size, share, tier, score, validity)
+    with the score dimensions and the input means as details; the observed
+    lift (counts, rates, lift, adjusted interval, corrected p-value) with
+    the unadjusted figures, the shrunk lift and the incremental outcome as
+    details; the text columns."""
+    fmt = functools.partial(_table, money=money, currency=currency)
+    main, _ = _split(report, _ESSENTIAL_COLUMNS)
+    if "issue" in main and not main["issue"].astype(bool).any():
+        main = main.drop(columns="issue")
+    tables = {"main_table": fmt(main), "main_details": []}
+    dims = [c for c in (*SCORE_DIMENSIONS, "lift_source") if c in report]
+    if dims:
+        tables["main_details"].append(
+            {"title": "Score dimensions", "table": fmt(report[dims])}
         )
-        tables["lift_table"] = _table(lift, money=money, currency=currency)
-        tables["interval_each"], tables["interval_adjusted"] = each, adjusted
+    means = [c for c in report.columns if c.startswith("mean_")]
+    if means:
+        tables["main_details"].append(
+            {"title": "Mean of each score input", "table": fmt(report[means])}
+        )
+    tables["lift_table"], tables["lift_details"] = None, None
+    if any(c in report for c in _LIFT_FIELDS):
+        lift, unit = _lift_frame(report, money, currency)
+        essential = [
+            {"rate_treated": "mean_treated", "rate_control": "mean_control"}.get(c, c)
+            if "mean_treated" in lift
+            else c
+            for c in _ESSENTIAL_LIFT
+        ]
+        first, rest = _split(lift, essential)
+        short = "pp" if unit == "percentage points" else unit
+        rename = {
+            "lift_observed": f"lift ({short})",
+            "lift_shrunk": f"lift shrunk ({short})",
+            "interval": f"interval ({short})",
+            "adjusted interval": f"adjusted interval ({short})",
+        }
+        tables["lift_table"] = fmt(first.rename(columns=rename))
+        if len(rest.columns):
+            tables["lift_details"] = fmt(rest.rename(columns=rename))
+        tables["interval_each"], tables["interval_adjusted"] = _interval_labels(report)
+        tables["lift_unit"] = unit
     text = [
         c for c in ("description", "strategy", "rule", "merged_from") if c in report
     ]
@@ -803,6 +1261,9 @@ def html_report(
     title=None,
     currency="$",
     display_names=None,
+    previous=None,
+    id_col=None,
+    audience_files=None,
 ):
     """One self-contained HTML document describing a fitted segmentation.
 
@@ -828,11 +1289,25 @@ def html_report(
     display_names : dict, optional
         Name shown in the executive summary per segment; by default the
         segment's name with spaces (:func:`display_name`).
+    previous : pandas.DataFrame or Migration, optional
+        An earlier snapshot of the same customers (the pipeline's input),
+        or its :func:`segment_migration` result: the report then shows where
+        each segment's customers came from and went (a heat map and the
+        stability rate). Snapshots are joined on ``id_col``.
+    id_col : str, optional
+        Customer id column, joining ``previous`` to ``X`` (default: the
+        index).
+    audience_files : dict, optional
+        Segment name to the path, relative to the report, of its audience
+        file (:func:`export_audiences`): each is linked from the executive
+        summary and the audience list. :func:`write_html_report` with
+        ``audiences=True`` writes the files and fills this in.
 
     Returns
     -------
-    str
-        The HTML text (UTF-8), images embedded as base64 PNG.
+    HTMLReport
+        The HTML text (a ``str``; UTF-8 when saved), images embedded as
+        base64 PNG; it displays in a notebook and has ``.save(path)``.
 
     Examples
     --------
@@ -868,12 +1343,14 @@ def html_report(
 
     n_valid = int(report["valid"].sum()) if "valid" in report else len(report)
     has_scorer = find_steps(pipeline).scorer is not None
+    scorer = find_steps(pipeline).scorer
     plots = [
         _img(
             plot_sizes(
                 report,
                 min_size=getattr(seg, "min_size_", None),
                 max_size=getattr(seg, "max_size_", None),
+                tier_order=getattr(scorer, "tier_names_", None),
             ),
             "segment sizes",
         )
@@ -887,6 +1364,11 @@ def html_report(
         }
     )
     plots.append(_img(plot_cuts(pipeline, X_out), "cuts on feature distributions"))
+    migration = _migration(pipeline, previous, X_out, id_col)
+    if migration is not None:
+        plots.append(
+            _img(plot_migration(migration), "where each segment's customers went")
+        )
     lift_fig = plot_lift(report)
     if lift_fig is not None:
         plots.append(_img(lift_fig, "observed lift per segment"))
@@ -927,8 +1409,19 @@ def html_report(
             ),
             simulated_formula=SIMULATED_LIFT_TEXT,
             **_segment_tables(report, money, currency),
-            **_summary_data(pipeline, report, X_out, money, currency, display_names),
+            **_summary_data(
+                pipeline, report, X_out, money, currency, display_names, audience_files
+            ),
             scores_explained=_scores_explained(pipeline),
+            audiences=_audiences(report, audience_files),
+            migration=(
+                None
+                if migration is None
+                else {
+                    "stability": format_share(migration.stability_rate),
+                    "n_both": format_count(migration.summary["n_both"]),
+                }
+            ),
             plots=plots,
             thresholds_table=thresholds_table,
             method=method,
@@ -970,8 +1463,11 @@ class HTMLReport(str):
         return render("iframe.html.j2", page=str(self))
 
 
-def write_html_report(pipeline, X, path, **kwargs):
-    """Write :func:`html_report` to ``path`` (UTF-8).
+def write_html_report(
+    pipeline, X, path, *, audiences=False, id_col=None, csv_escape=True, **kwargs
+):
+    """Write :func:`html_report` to ``path`` (UTF-8), and the audience files
+    beside it.
 
     Parameters
     ----------
@@ -981,12 +1477,23 @@ def write_html_report(pipeline, X, path, **kwargs):
         Input data or the pipeline's output.
     path : str or path-like
         Destination ``.html`` file; parent folders are created.
+    audiences : bool, default=False
+        Also write one CSV of customer ids per segment
+        (:func:`export_audiences`) into the folder ``audiences`` beside the
+        report, each linked from the report.
+    id_col : str, optional
+        Customer id column: written to the audience files, and joining
+        ``previous`` (see :func:`html_report`). Default: the index.
+    csv_escape : bool, default=True
+        Neutralise formula-like ids in the audience files.
     **kwargs
         Passed to :func:`html_report`.
 
     Returns
     -------
     pathlib.Path
+        The report written (the audience files are in
+        ``path.parent / "audiences"``).
 
     Examples
     --------
@@ -997,9 +1504,36 @@ def write_html_report(pipeline, X, path, **kwargs):
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
     ...     pipe = make_cart_abandoner_pipeline(min_size=50).fit(X)
-    >>> path = write_html_report(pipe, X, os.path.join(tempfile.mkdtemp(), "r.html"))
+    >>> folder = tempfile.mkdtemp()
+    >>> path = write_html_report(pipe, X, os.path.join(folder, "r.html"),
+    ...                          audiences=True, id_col="user_id")
     >>> text = path.read_text(encoding="utf-8")
     >>> text.startswith("<!DOCTYPE html>"), text.count("data:image/png;base64") >= 3
     (True, True)
+    >>> sorted(os.listdir(os.path.join(folder, "audiences")))[0]
+    '01_High_AOV_Premium.csv'
+    >>> 'href="audiences/01_High_AOV_Premium.csv"' in text
+    True
     """
+    from .export import export_audiences
+
+    path = Path(path)
+    if audiences:
+        seg = segment_step(pipeline)
+        column = getattr(seg, "output_column", "segment")
+        X_out = X if column in getattr(X, "columns", ()) else pipeline.transform(X)
+        files = export_audiences(
+            X_out,
+            path.parent / "audiences",
+            id_col=id_col,
+            segment_column=column,
+            segment_names=list(seg.segment_names_),
+            csv_escape=csv_escape,
+        )
+        kwargs["audience_files"] = {
+            name: file.relative_to(path.parent) for name, file in files.items()
+        }
+        X = X_out
+    if id_col is not None:
+        kwargs.setdefault("id_col", id_col)
     return html_report(pipeline, X, **kwargs).save(path)

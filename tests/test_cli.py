@@ -434,6 +434,16 @@ def test_segment_and_apply_neutralise_formulas_in_csv(capsys, users, tmp_path):
     html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
     assert "@evil" in html  # the HTML shows the names as they are
 
+    # the audience files: inside the folder whatever the names, ids neutralised,
+    # every id in exactly one file, each file linked from the report
+    files = sorted((tmp_path / "o" / "audiences").iterdir())
+    assert len(files) == len(segments)
+    assert all(f.parent.name == "audiences" for f in files)
+    ids = pd.concat([pd.read_csv(f, dtype=str) for f in files])["'=id"]
+    assert sorted(ids) == sorted("'" + data["=id"])
+    for f in files:
+        assert f'href="audiences/{f.name}"' in html
+
     code, _, err = _run(
         capsys, "apply", path, "--model", model, "--out", tmp_path / "a",
         "--id-col", "=id", "-q",
@@ -575,7 +585,14 @@ def test_help_mentions_the_new_flags(capsys):
 # output folders: all or nothing
 # ---------------------------------------------------------------------------------
 def _snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
+    """Every file under ``folder`` (its path relative to it) with its bytes;
+    a folder inside is listed as its files."""
+    folder = Path(folder)
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _no_temporary_folders(parent):

@@ -354,8 +354,8 @@ def test_the_dimension_table_drives_report_weights_plots_and_tables(
     with pytest.raises(ValueError, match="sequence of 6 numbers"):
         SegmentScorer(weights=[0.2] * 5).fit(segmented)
 
-    fig = plot_scores(report)
-    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    display = plot_scores(report)
+    labels = [t.get_text() for t in display.ax_.get_xticklabels()]
     assert labels == [n.replace("_", "\n") for n in [*names, "score"]]
     assert "engagement_only" in cli._printed_columns()
 
