@@ -17,6 +17,7 @@ CSV, JSON and HTML. The functions read what the fitted steps learned
 recompute it.
 """
 
+import functools
 import json
 import numbers
 import warnings
@@ -37,6 +38,8 @@ from ._format import (
     format_number,
     format_score,
     format_share,
+    format_value,
+    is_missing,
 )
 from ._pipeline import find_steps, segment_step
 from ._segment_base import SegmentSizeWarning, size_issues
@@ -158,13 +161,6 @@ def _fmt_table(frame):
     return frame.to_string()
 
 
-def _is_missing(value):
-    try:
-        return value is None or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _is_number(value):
     return isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_))
 
@@ -172,14 +168,10 @@ def _is_number(value):
 def _format_cell(value, column, kind=None):
     """One cell as people read it: ``kind`` (a format of :mod:`._format`) or,
     by default, the format of its column (share, score, count) or its type."""
-    if _is_missing(value):
-        return MISSING
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if not _is_number(value):
-        return str(value)
-    if kind is not None:
-        return kind(value)
+    return format_value(value, kind or functools.partial(_number, column=column))
+
+
+def _number(value, *, column):
     if column in _SHARE_COLUMNS:
         return format_share(value)
     if column in _SCORE_COLUMNS:
@@ -203,12 +195,12 @@ def _html_table(frame, kind=None):
         cells = [
             {
                 "text": _format_cell(v, c, kind),
-                "num": _is_number(v) or (_is_missing(v) and numeric),
+                "num": _is_number(v) or (is_missing(v) and numeric),
             }
             for c, v, numeric in zip(columns, values, numeric_dtype)
         ]
         rows.append(
-            {"name": MISSING if _is_missing(name) else str(name), "cells": cells}
+            {"name": MISSING if is_missing(name) else str(name), "cells": cells}
         )
     index = "" if frame.index.name is None else str(frame.index.name)
     header = [{"name": index, "num": False}]

@@ -9,6 +9,9 @@ exports keep numbers as numbers (scores rounded to :data:`SCORE_DECIMALS`).
 import math
 import numbers
 
+import numpy as np
+import pandas as pd
+
 #: Decimals of the scores in the exports and on screen.
 SCORE_DECIMALS = 4
 
@@ -19,13 +22,39 @@ P_VALUE_FLOOR = 0.001
 MISSING = "–"
 
 
-def _missing(value):
+def is_missing(value):
+    """Whether a value is missing: ``None``, NaN, NaT or pandas' ``NA``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> [is_missing(v) for v in (None, float("nan"), pd.NA, pd.NaT, 0, "x")]
+    [True, True, True, True, False, False]
+    """
     if value is None:
         return True
     try:
-        return math.isnan(float(value))
-    except (TypeError, ValueError):
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # not a scalar
         return False
+
+
+def format_value(value, number_format):
+    """A cell as people read it: the missing mark, ``yes``/``no``, text as it
+    is, and a number through ``number_format`` (one of this module's).
+
+    Examples
+    --------
+    >>> [format_value(v, format_count) for v in (1234.0, None, True, "A")]
+    ['1,234', '–', 'yes', 'A']
+    """
+    if is_missing(value):
+        return MISSING
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if not isinstance(value, numbers.Number):
+        return str(value)
+    return number_format(value)
 
 
 def format_count(value):
@@ -36,7 +65,7 @@ def format_count(value):
     >>> format_count(31272), format_count(None)
     ('31,272', '–')
     """
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     return f"{int(round(float(value))):,}"
 
@@ -49,7 +78,7 @@ def format_share(value, decimals=1):
     >>> format_share(0.25), format_share(0.0144, decimals=2)
     ('25.0 %', '1.44 %')
     """
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     return f"{100 * float(value):,.{decimals}f} %"
 
@@ -62,7 +91,7 @@ def format_p_value(value):
     >>> format_p_value(9.4e-27), format_p_value(0.0013), format_p_value(0.36)
     ('< 0.001', '0.0013', '0.36')
     """
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     value = float(value)
     if value < P_VALUE_FLOOR:
@@ -82,7 +111,7 @@ def format_money(value, currency="$", decimals=2):
     >>> format_money(590.662), format_money(-1234.5, "€"), format_money(12, "CHF")
     ('$590.66', '-€1,234.50', '12.00 CHF')
     """
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     value = float(value)
     amount = f"{abs(value):,.{decimals}f}"
@@ -102,7 +131,7 @@ def format_points(value, decimals=2):
     >>> format_points(0.0695), format_points(-0.0003)
     ('+6.95 pp', '-0.03 pp')
     """
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     return f"{100 * float(value):+,.{decimals}f} pp"
 
@@ -115,7 +144,7 @@ def format_score(value):
     >>> format_score(0.44742250028579683)
     '0.4474'
     """
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     return f"{float(value):.{SCORE_DECIMALS}f}"
 
@@ -129,7 +158,7 @@ def format_number(value):
     >>> format_number(1783.0), format_number(0.12345), format_number(12345.678)
     ('1,783', '0.123', '12,346')
     """
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -28,7 +28,6 @@ import datetime
 import functools
 import io
 import math
-import numbers
 import re
 from pathlib import Path, PurePath
 
@@ -43,6 +42,8 @@ from ._format import (
     format_p_value,
     format_score,
     format_share,
+    format_value,
+    is_missing,
 )
 from ._lift import (
     _LIFT_FIELDS,
@@ -844,21 +845,15 @@ pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}
 """
 
 
-def _is_missing(value):
-    try:
-        return value is None or value is pd.NA or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _fmt(value, column, money=(), currency="$"):
     """A cell as people read it (the formats of :mod:`sklearn_mece._format`)."""
-    if _is_missing(value):
-        return MISSING
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if not isinstance(value, numbers.Number):
-        return str(value)
+    return format_value(
+        value, functools.partial(_number, column=column, money=money, currency=currency)
+    )
+
+
+def _number(value, *, column, money, currency):
+    """A number of the report's ``column`` in the format of that column."""
     if column in money:
         return format_money(value, currency)
     if column == "share" or column.startswith("rate_"):
@@ -1091,7 +1086,7 @@ def _summary_data(
             "indexes": [
                 f"{label} {float(row[col]) / average:.1f}x average"
                 for label, col, average in inputs
-                if not _is_missing(row[col])
+                if not is_missing(row[col])
             ],
             "tier": str(row["tier"]) if "tier" in row else "",
             "score": format_score(row["score"]) if "score" in row else "",
@@ -1166,7 +1161,7 @@ def _lift_frame(report, money, currency):
         low, high = f"lift_ci_low{suffix}", f"lift_ci_high{suffix}"
         if {low, high} <= set(lift):
             lift[header] = [
-                MISSING if _is_missing(a) or _is_missing(b) else f"[{a:+.2f}, {b:+.2f}]"
+                MISSING if is_missing(a) or is_missing(b) else f"[{a:+.2f}, {b:+.2f}]"
                 for a, b in zip(report[low] * scale, report[high] * scale)
             ]
             lift = lift.drop(columns=[low, high])
@@ -1175,7 +1170,7 @@ def _lift_frame(report, money, currency):
         outcome, low, high = INCREMENTAL_COLUMNS
         lift[f"{outcome} interval"] = [
             MISSING
-            if _is_missing(a) or _is_missing(b)
+            if is_missing(a) or is_missing(b)
             else f"[{_fmt(a, outcome, money, currency)}, "
             f"{_fmt(b, outcome, money, currency)}]"
             for a, b in zip(report[low], report[high])
@@ -1184,7 +1179,7 @@ def _lift_frame(report, money, currency):
     for column in ("lift_observed", "lift_shrunk"):
         if column in lift:
             lift[column] = [
-                MISSING if _is_missing(v) else f"{v:+.2f}"
+                MISSING if is_missing(v) else f"{v:+.2f}"
                 for v in report[column] * scale
             ]
     return lift, unit
