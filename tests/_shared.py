@@ -47,3 +47,25 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HILLSTROM = ROOT.parent / "shared" / "data" / "hillstrom.csv"
+
+
+def run_python(args, *, cwd, timeout):
+    """Run ``python ARGS`` in a fresh interpreter (a crash is an exit code, not
+    a dead pytest) and return its output; fail, showing both streams, when it
+    exits with an error."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"python {' '.join(map(str, args))[:300]} exited {result.returncode}:\n"
+        f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    )
+    return result.stdout

@@ -21,13 +21,11 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from _shared import HILLSTROM, ROOT
+from _shared import HILLSTROM, ROOT, run_python
 
 pytestmark = pytest.mark.browser
 
@@ -88,18 +86,7 @@ def browser():
 
 def _cli(*args):
     """Run ``python -m sklearn_mece ARGS`` as a user does; fail on an error."""
-    result = subprocess.run(
-        [sys.executable, "-m", "sklearn_mece", *map(str, args), "--quiet"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, (
-        f"sklearn-mece {' '.join(map(str, args))} exited {result.returncode}:\n"
-        f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    )
+    run_python(["-m", "sklearn_mece", *args, "--quiet"], cwd=ROOT, timeout=300)
 
 
 def demo_report(folder):

@@ -10,8 +10,6 @@ so a crash fails the test (non-zero exit) instead of killing pytest.
 import importlib
 import json
 import pickle
-import subprocess
-import sys
 import textwrap
 import warnings
 import zipfile
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _shared import FEATURES
+from _shared import FEATURES, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -480,17 +478,7 @@ def test_a_missing_file_keeps_file_not_found(tmp_path):
 # -- 2. malformed sketch bytes --------------------------------------------------------------
 def _run(code, cwd):
     """Run ``code`` in a fresh interpreter: a crash is an exit code, not a dead pytest."""
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=900,
-    )
-    assert result.returncode == 0, (
-        f"exit code {result.returncode}\n{result.stdout}\n{result.stderr}"
-    )
-    return result.stdout
+    return run_python(["-c", textwrap.dedent(code)], cwd=cwd, timeout=900)
 
 
 @st.composite
