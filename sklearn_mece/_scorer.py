@@ -1479,6 +1479,11 @@ class SegmentScorer(MECETransformerMixin):
         labels = self.__dict__.get("lift_ci_labels_")
         if labels is not None:
             frame.attrs["lift_ci"], frame.attrs["lift_ci_adjusted"] = labels
+        # what the report needs to draw it right: the tiers best first, and
+        # whether the outcome is a rate or an amount
+        frame.attrs["tier_names"] = list(self.tier_names_)
+        if self.__dict__.get("outcome_type_") is not None:
+            frame.attrs["outcome_type"] = self.outcome_type_
         return frame
 
     def __sklearn_is_fitted__(self):

@@ -30,9 +30,11 @@ from ._scorer import dimension_names, input_columns
 __all__ = [
     "FORMATS",
     "export_assignments",
+    "audience_files",
     "export_audiences",
     "export_report",
     "rule_text",
+    "segment_labels",
     "segment_report",
     "to_records",
 ]
@@ -263,7 +265,7 @@ def segment_report(pipeline, X_out=None, *, mean_columns=None):
                 f"lift_ci_low/high: {scores.attrs['lift_ci']}; "
                 f"lift_ci_low/high_adjusted: {scores.attrs['lift_ci_adjusted']}",
             )
-            table.attrs.update(scores.attrs)
+        table.attrs.update(scores.attrs)
 
     if mean_columns is None:
         mean_columns = input_columns(terms=("aov",))
@@ -483,12 +485,62 @@ def export_assignments(
     return _write(frame, path, format, csv_escape=csv_escape)
 
 
-def _audience_file(position, name):
-    """``03_High_AOV_Premium.csv``: the segment's place in the hierarchy, then
+#: An audience file's name: the segment's position, then its name made safe.
+_AUDIENCE_FILE = re.compile(r"^[0-9]{2,}_[A-Za-z0-9_-]*\.csv$")
+
+
+def audience_files(segment_names):
+    """The file name of each segment's audience, in hierarchy order.
+
+    ``03_High_AOV_Premium.csv``: the segment's place in the hierarchy, then
     its name with every character outside ``[A-Za-z0-9_-]`` replaced, so that
-    no name can leave the folder or clash with another segment's file."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")[:60] or "segment"
-    return f"{position:02d}_{slug}.csv"
+    no name can leave the folder or clash with another segment's file.
+
+    Examples
+    --------
+    >>> audience_files(["High AOV", "../x"])
+    {'High AOV': '01_High_AOV.csv', '../x': '02_x.csv'}
+    """
+    names = list(segment_names)
+    repeated = sorted({str(n) for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"Segment name(s) {repeated} appear more than once.")
+    width = max(2, len(str(len(names))))
+    return {
+        name: f"{position:0{width}d}_"
+        + (re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")[:60] or "segment")
+        + ".csv"
+        for position, name in enumerate(names, start=1)
+    }
+
+
+def segment_labels(labels, segment_names):
+    """A segment column as names: integer codes (``output="codes"``) are
+    turned into the names they stand for; names pass through.
+
+    Raises
+    ------
+    ValueError
+        If a code is not a position of ``segment_names``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> segment_labels(pd.Series([1, 0]), ["A", "B"]).tolist()
+    ['B', 'A']
+    """
+    labels = pd.Series(labels)
+    if isinstance(labels.dtype, pd.CategoricalDtype) or labels.dtype.kind not in "iu":
+        return labels
+    codes = labels.to_numpy()
+    bad = (codes < 0) | (codes >= len(segment_names))
+    if bad.any():
+        raise ValueError(
+            f"Segment code(s) {sorted(set(codes[bad].tolist()))[:5]} are not "
+            f"positions of the {len(segment_names)} segments."
+        )
+    names = np.asarray(list(segment_names), dtype=object)[codes]
+    return pd.Series(names, index=labels.index, name=labels.name)
 
 
 def export_audiences(
@@ -499,6 +551,7 @@ def export_audiences(
     segment_column="segment",
     segment_names=None,
     csv_escape=True,
+    overwrite=False,
 ):
     """Write one CSV of customer ids per segment: the audiences to hand over.
 
@@ -508,12 +561,13 @@ def export_audiences(
     Parameters
     ----------
     X_out : pandas.DataFrame
-        ``pipeline.transform(X)``: holds ``segment_column``.
+        ``pipeline.transform(X)``: holds ``segment_column`` (names, or the
+        integer codes of ``output="codes"`` with ``segment_names``).
     folder : str or path-like
         Destination folder, created when missing.
     id_col : str, optional
         Identifier column written. Without it the index is written (named
-        ``row`` unless it has a name).
+        ``row`` unless it has a name; one column per level of a MultiIndex).
     segment_column : str, default="segment"
         The segment column of ``X_out``.
     segment_names : sequence of str, optional
@@ -523,19 +577,24 @@ def export_audiences(
         Prefix identifiers that start with ``=``, ``+``, ``-``, ``@``, a tab
         or a carriage return with a single quote (see
         :func:`export_assignments`).
+    overwrite : bool, default=False
+        Replace the audience files (``NN_name.csv``) a previous run left in
+        ``folder``; other files are never touched. Without it, a folder
+        holding audience files is refused: a customer would otherwise be in
+        an old file and a new one.
 
     Returns
     -------
     dict
         Segment name to the :class:`pathlib.Path` written, in hierarchy
-        order. File names are ``NN_name.csv``: the segment's position, then
-        its name with every character outside ``[A-Za-z0-9_-]`` replaced.
+        order; the file names are :func:`audience_files`'.
 
     Raises
     ------
     ValueError
-        If a column is missing, or a row's segment is not one of
-        ``segment_names`` (or is missing): no row is dropped silently.
+        If a column is missing, a segment name repeats, ``folder`` holds
+        audience files and ``overwrite`` is False, or a row's segment is not
+        one of ``segment_names`` (or is missing): no row is dropped silently.
 
     Examples
     --------
@@ -564,23 +623,43 @@ def export_audiences(
         else:
             segment_names = sorted(pd.unique(labels.dropna()), key=str)
     segment_names = list(segment_names)
-    known = pd.Series(labels).isin(segment_names).to_numpy()
+    names = audience_files(segment_names)
+    labels = segment_labels(labels, segment_names)
+    known = labels.isin(segment_names).to_numpy()
     if not known.all():
-        odd = pd.unique(pd.Series(labels)[~known].astype(object))[:5]
+        odd = pd.unique(labels[~known].astype(object))[:5]
         raise ValueError(
             f"Column {segment_column!r} holds {int((~known).sum()):,} row(s) in no "
             f"known segment (e.g. {list(odd)}); expected one of {segment_names}."
         )
     if id_col is None:
-        ids = X_out.index.to_frame(index=False, name=X_out.index.name or "row")
+        index = X_out.index
+        ids = index.to_frame(
+            index=False,
+            name=[n if n is not None else f"row_{i}" for i, n in enumerate(index.names)]
+            if index.nlevels > 1
+            else index.name or "row",
+        )
     else:
         ids = X_out[[id_col]].reset_index(drop=True)
-    values = pd.Series(labels).astype(object).to_numpy()
     folder = Path(folder)
+    stale = (
+        [p for p in folder.iterdir() if _AUDIENCE_FILE.match(p.name)]
+        if folder.is_dir()
+        else []
+    )
+    if stale and not overwrite:
+        raise ValueError(
+            f"{str(folder)!r} already holds {len(stale)} audience file(s) "
+            f"(e.g. {stale[0].name!r}); pass overwrite=True to replace them."
+        )
+    for path in stale:
+        path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
+    values = labels.astype(object).to_numpy()
     written = {}
-    for position, name in enumerate(segment_names, start=1):
-        path = folder / _audience_file(position, name)
+    for name, file in names.items():
+        path = folder / file
         write_csv(ids[values == name], path, csv_escape=csv_escape)
         written[name] = path
     return written

@@ -28,6 +28,7 @@ import datetime
 import functools
 import io
 import math
+import numbers
 import re
 from pathlib import Path, PurePath
 
@@ -54,7 +55,14 @@ from ._lift import (
 from ._pipeline import find_steps, segment_step
 from ._scorer import DIMENSION_TABLE, SCORE_INPUTS, dimension_names, input_columns
 from ._templates import render
-from .export import _cuts, _rules_context, _ruleset, segment_report
+from .export import (
+    _cuts,
+    _rules_context,
+    _ruleset,
+    audience_files,
+    segment_labels,
+    segment_report,
+)
 
 __all__ = [
     "SCORE_DIMENSIONS",
@@ -196,10 +204,13 @@ def figure_to_data_uri(fig, *, dpi=110):
 
 
 def _natural_key(value):
-    """Sort key putting "Tier 10" after "Tier 9"."""
+    """Sort key of tiers: numbers by value, then text with a trailing number
+    by that number ("Tier 10" after "Tier 9")."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return (0, "", float(value))
     text = str(value)
     head = text.rstrip("0123456789")
-    return (head, int(text[len(head) :]) if len(text) > len(head) else -1)
+    return (1, head, int(text[len(head) :]) if len(text) > len(head) else -1)
 
 
 def tier_colors(tiers, *, order=None):
@@ -274,7 +285,8 @@ def plot_sizes(report, *, min_size=None, max_size=None, tier_order=None, ax=None
     min_size, max_size : int, optional
         Size limits drawn as vertical lines.
     tier_order : sequence, optional
-        Every tier, best first (a scorer's ``tier_names_``).
+        Every tier, best first; by default the scorer's ``tier_names_``,
+        which :func:`segment_report` keeps in ``report.attrs["tier_names"]``.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure otherwise.
 
@@ -303,6 +315,8 @@ def plot_sizes(report, *, min_size=None, max_size=None, tier_order=None, ax=None
     ax = _axes(ax, 8.5, 0.45 * len(names) + 1.6)
     fig = ax.figure
     y = np.arange(len(names))
+    if tier_order is None:
+        tier_order = getattr(report, "attrs", {}).get("tier_names")
     if "tier" in report and report["tier"].notna().any():
         colors_by = tier_colors(report["tier"], order=tier_order)
         colors = [colors_by.get(t, _NEUTRAL) for t in report["tier"]]
@@ -463,20 +477,28 @@ def _level_names(pipeline, feature, n_levels):
 
 def _place_without_overlap(ax, items, *, top=0.97, step=0.13):
     """Write texts at data ``x`` (axes-fraction ``y``), each on the highest
-    row from ``top`` down where it overlaps no text placed before.
+    row from ``top`` down where it overlaps no text placed before and stays
+    inside the panel (so it never covers a tick or an axis label).
 
     ``items``: ``(x, text, kwargs)``. Overlap is measured on the rendered
     extents (the figure's layout is run first, so positions are final).
+
+    Returns
+    -------
+    drawn : list of matplotlib.text.Text
+    unplaced : list of str
+        The texts for which no row was left: not drawn.
     """
     fig = ax.figure
     engine = fig.get_layout_engine()
     if engine is not None:
         engine.execute(fig)
-    placed, texts = [], []
+    placed, texts, unplaced = [], [], []
     frame = ax.get_window_extent()
     left, right = ax.get_xlim()
     for x, label, kwargs in items:
-        for row in range(12):
+        row = 0
+        while True:
             artist = ax.text(
                 x, top - row * step, label, transform=ax.get_xaxis_transform(), **kwargs
             )
@@ -488,23 +510,31 @@ def _place_without_overlap(ax, items, *, top=0.97, step=0.13):
                 artist.set_horizontalalignment("left" if box.x0 < frame.x0 else "right")
                 box = artist.get_window_extent()
             box = box.padded(2)
+            if box.y0 < frame.y0:  # below the panel: no row left
+                artist.remove()
+                unplaced.append(label.strip())
+                break
             if not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                texts.append(artist)
                 break
             artist.remove()
-        placed.append(box)
-        texts.append(artist)
-    return texts
+            row += 1
+    return texts, unplaced
 
 
 def _level_shares(values, feature_cuts, X, feature, thresholds):
     """Each level's real share of the rows with a value: read from the level
-    column the thresholder wrote when X holds it, else from the cuts."""
+    column the thresholder wrote when X holds it, else from the cuts (None
+    with cuts per group, which X without the level columns cannot show)."""
     suffix = getattr(thresholds, "suffix", "_level")
     n_levels = feature_cuts.size + 1
     level_column = f"{feature}{suffix}"
     if level_column in getattr(X, "columns", ()):
         codes = pd.to_numeric(X[level_column], errors="coerce").to_numpy(dtype=float)
         codes = codes[np.isfinite(codes) & (codes >= 0) & (codes < n_levels)]
+    elif getattr(thresholds, "groupby", None) is not None:
+        return None  # cuts per group: the global cuts would give wrong shares
     else:
         side = "right" if getattr(thresholds, "closed", "left") == "left" else "left"
         codes = np.searchsorted(feature_cuts, values, side=side)
@@ -541,8 +571,10 @@ def plot_cuts(pipeline, X, *, max_features=8, ax=None):
     PlotDisplay or None
         ``None`` when there is no thresholder or none of its columns is in X.
         ``ax_`` is the list of axes, one per feature; ``artists_``:
-        ``cut_lines`` and ``labels`` (one list per feature) and ``shares``
-        (feature to each level's share of rows).
+        ``cut_lines`` and ``labels`` (one list per feature, the labels
+        drawn), ``unplaced`` (feature to the labels left out for lack of
+        room, also written under the panel's title) and ``shares`` (feature
+        to each level's share of rows).
 
     Notes
     -----
@@ -609,7 +641,9 @@ def plot_cuts(pipeline, X, *, max_features=8, ax=None):
                 items.append(
                     (
                         (left + right) / 2,
-                        f"{names[k]}: {format_share(share[k])}",
+                        names[k]
+                        if share is None
+                        else f"{names[k]}: {format_share(share[k])}",
                         {
                             "ha": "center",
                             "va": "top",
@@ -646,7 +680,9 @@ def plot_cuts(pipeline, X, *, max_features=8, ax=None):
         pending.append(items)
         title = f"{feature}: {feature_cuts.size} cut(s), {len(names)} levels"
         planned = np.diff([0.0, *(q / 100.0), 1.0]) if np.isfinite(q).all() else None
-        if planned is not None and np.max(np.abs(planned - share)) > 0.05:
+        if share is None:
+            title += "; shares of rows need the level columns (per-group cuts)"
+        elif planned is not None and np.max(np.abs(planned - share)) > 0.05:
             worst = int(np.argmax(np.abs(planned - share)))
             title += (
                 f"; ties at the cuts: {names[worst]} holds "
@@ -661,16 +697,41 @@ def plot_cuts(pipeline, X, *, max_features=8, ax=None):
         panel.yaxis.set_major_formatter(_thousands())
         panel.spines[["top", "right"]].set_visible(False)
     # placed once every panel is drawn: the layout is then final
-    for panel, items in zip(axes, pending):
-        labels.append(_place_without_overlap(panel, items))
+    unplaced = {}
+    for panel, feature, items in zip(axes, features, pending):
+        drawn, missing = _place_without_overlap(panel, items)
+        labels.append(drawn)
+        if missing:
+            unplaced[feature] = missing
+            panel.set_title(
+                panel.get_title(loc="left")
+                + f"\n{len(missing)} label(s) left out for lack of room: "
+                + "; ".join(missing[:4])
+                + ("; ..." if len(missing) > 4 else ""),
+                fontsize=10,
+                loc="left",
+            )
     return PlotDisplay(
         fig,
         axes,
-        {"cut_lines": cut_lines, "labels": labels, "shares": shares},
+        {
+            "cut_lines": cut_lines,
+            "labels": labels,
+            "unplaced": unplaced,
+            "shares": shares,
+        },
     )
 
 
 def _lift_scale(report):
+    """How the lift reads: a rate difference in percentage points, or an
+    amount in outcome units; the scorer's ``outcome_type`` (in the report's
+    attrs) says which, the values in [0, 1] only when it is not known."""
+    kind = getattr(report, "attrs", {}).get("outcome_type")
+    if kind == "rate":
+        return 100.0, "percentage points"
+    if kind == "amount":
+        return 1.0, "outcome units"
     rates = report[[c for c in ("rate_treated", "rate_control") if c in report]]
     finite = rates.to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
@@ -764,7 +825,8 @@ def plot_lift(report, *, ax=None):
     ax.set_yticks(range(len(names)), names, fontsize=9)
     ax.set_ylim(len(names) - 0.4, -0.8)
     ax.set_xlim(-1.15 * span if np.nanmin(low) < 0 else -0.1 * span, 1.15 * span)
-    ax.set_xlabel(f"lift: treated rate minus control rate ({unit})")
+    what = "rate" if unit == "percentage points" else "mean"
+    ax.set_xlabel(f"lift: treated {what} minus control {what} ({unit})")
     ax.set_ylabel("segment")
     title = "Observed lift per segment with its interval"
     if significant is not None:
@@ -1068,8 +1130,10 @@ def _summary_data(
                 if np.isfinite(average) and average != 0:
                     inputs.append((display_name(column), f"mean_{column}", average))
     # ranked by outcome only when every segment's lift is observed
-    observed = "incremental_outcome" in report and not simulated_segments(
-        report["lift_source"]
+    observed = (
+        "incremental_outcome" in report
+        and report["incremental_outcome"].notna().all()
+        and not ("lift_source" in report and simulated_segments(report["lift_source"]))
     )
     order = report.index
     if observed:
@@ -1088,9 +1152,11 @@ def _summary_data(
                 for label, col, average in inputs
                 if not is_missing(row[col])
             ],
-            "tier": str(row["tier"]) if "tier" in row else "",
+            "tier": format_value(row["tier"], str) if "tier" in row else "",
             "score": format_score(row["score"]) if "score" in row else "",
-            "strategy": row.get("strategy", "") or "",
+            "strategy": (
+                format_value(row["strategy"], str) if "strategy" in row else ""
+            ),
             "outcome": None,
             "href": (
                 _href(audience_files[name])
@@ -1327,11 +1393,7 @@ def html_report(
         )
     if report is None:
         report = segment_report(pipeline, X_out)
-    labels = X_out[column]
-    if not isinstance(labels.dtype, pd.CategoricalDtype) and labels.dtype.kind in "iu":
-        labels = pd.Series(
-            np.asarray(seg.segment_names_, dtype=object)[labels.to_numpy()]
-        )
+    labels = segment_labels(X_out[column], list(seg.segment_names_))
     if mece is None:
         mece = check_mece(labels, expected_labels=list(seg.segment_names_))
     title = title or "sklearn-mece segmentation report"
@@ -1475,7 +1537,8 @@ def write_html_report(
     audiences : bool, default=False
         Also write one CSV of customer ids per segment
         (:func:`export_audiences`) into the folder ``audiences`` beside the
-        report, each linked from the report.
+        report, each linked from the report; the audience files of a previous
+        run there are replaced (other files are left alone).
     id_col : str, optional
         Customer id column: written to the audience files, and joining
         ``previous`` (see :func:`html_report`). Default: the index.
@@ -1513,22 +1576,28 @@ def write_html_report(
     from .export import export_audiences
 
     path = Path(path)
+    folder = path.parent / "audiences"
+    names = None
     if audiences:
         seg = segment_step(pipeline)
         column = getattr(seg, "output_column", "segment")
-        X_out = X if column in getattr(X, "columns", ()) else pipeline.transform(X)
-        files = export_audiences(
-            X_out,
-            path.parent / "audiences",
-            id_col=id_col,
-            segment_column=column,
-            segment_names=list(seg.segment_names_),
-            csv_escape=csv_escape,
-        )
+        X = X if column in getattr(X, "columns", ()) else pipeline.transform(X)
+        names = list(seg.segment_names_)
         kwargs["audience_files"] = {
-            name: file.relative_to(path.parent) for name, file in files.items()
+            name: Path("audiences") / file
+            for name, file in audience_files(names).items()
         }
-        X = X_out
     if id_col is not None:
         kwargs.setdefault("id_col", id_col)
-    return html_report(pipeline, X, **kwargs).save(path)
+    page = html_report(pipeline, X, **kwargs)  # first: a failure writes nothing
+    if audiences:
+        export_audiences(
+            X,
+            folder,
+            id_col=id_col,
+            segment_column=column,
+            segment_names=names,
+            csv_escape=csv_escape,
+            overwrite=True,
+        )
+    return page.save(path)

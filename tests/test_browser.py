@@ -4,7 +4,7 @@ Two reports are written the way a user writes them, with the command line: the
 demo's (``sklearn-mece demo``) and one of real data with observed lift (the
 Hillstrom e-mail test, ``sklearn-mece segment ... --treatment --outcome``).
 Each is opened from its file, offline, in a 1,280 x 800 window and must show
-no horizontal scrolling, no console error, every image loaded, and load
+no horizontal scrolling (of the page, or of any box in it), no console error, every image loaded, and load
 nothing but itself (one self-contained file: images embedded, no request to
 the network or to other files).
 
@@ -178,6 +178,22 @@ _LAYOUT_JS = """
 }
 """
 
+# Boxes that scroll sideways (a table too wide for its scroll box): the page
+# itself does not overflow then, but the reader still has to scroll.
+_SCROLLERS_JS = """
+() => Array.from(document.body.querySelectorAll("*"))
+  .filter((el) => getComputedStyle(el).overflowX !== "visible"
+                  && el.getClientRects().length
+                  && el.scrollWidth > el.clientWidth + 1)
+  .map((el) => {
+    const heading = Array.from(document.querySelectorAll("h1, h2, h3")).filter(
+      (h) => h.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING).pop();
+    return {name: el.tagName.toLowerCase() + (el.className ? "." + el.className : ""),
+            under: heading ? heading.textContent.trim().slice(0, 60) : "",
+            scrollWidth: el.scrollWidth, clientWidth: el.clientWidth};
+  })
+"""
+
 _IMAGES_JS = """
 () => Array.from(document.images).map((img) => ({
   src: img.currentSrc.slice(0, 60), alt: img.alt, complete: img.complete,
@@ -222,6 +238,7 @@ def check_report(browser, report, name):
         page.screenshot(path=folder / f"{name}-report.png", full_page=True)
         page.screenshot(path=folder / f"{name}-report-top.png")
         layout = page.evaluate(_LAYOUT_JS)
+        scrollers = page.evaluate(_SCROLLERS_JS)
         images = page.evaluate(_IMAGES_JS)
     finally:
         context.close()
@@ -244,6 +261,11 @@ def check_report(browser, report, name):
             f"window; {layout['total']} elements reach past its right edge, "
             f"from:{culprits}"
         )
+    problems += [
+        f"a box scrolls sideways at {VIEWPORT['width']} px: {b['name']} under "
+        f"{b['under']!r} holds {b['scrollWidth']} px in {b['clientWidth']} px"
+        for b in scrollers
+    ]
     problems += errors
     if not images:
         problems.append("no <img> in the report")

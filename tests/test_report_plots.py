@@ -224,3 +224,120 @@ def test_tables_show_the_essentials_and_fold_the_details(fitted_preset):
     folded = re.findall(r"<details><summary>([^<]*)</summary>", segments)
     assert {"Score dimensions", "Mean of each score input"} <= set(folded)
     assert "conversion potential" in segments.split("<details>", 1)[1]
+
+
+# ---------------------------------------------------------------------------------
+# found by a review of the first version, each with the test that catches it
+# ---------------------------------------------------------------------------------
+def _thresholded(X, **params):
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_mece import PercentileThresholder
+
+    return (
+        make_pipeline(PercentileThresholder(**params))
+        .set_output(transform="pandas")
+        .fit(X)
+    )
+
+
+def test_labels_that_find_no_room_are_left_out_and_said_so():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=5_000)})
+    pipe = _thresholded(X, percentiles=tuple(range(2, 100, 2)))  # 49 cuts
+    display = plot_cuts(pipe, pipe.transform(X))
+    ax, drawn = display.ax_[0], display.artists_["labels"][0]
+    assert all(t in ax.texts for t in drawn)  # what is returned is drawn
+    left_out = display.artists_["unplaced"]["x"]
+    assert left_out and len(drawn) + len(left_out) == 49 + 50
+    assert "left out for lack of room" in ax.get_title(loc="left")
+    display.figure_.canvas.draw()
+    frame = ax.get_window_extent()
+    ticks = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+    ticks.append(ax.xaxis.label.get_window_extent())
+    for text in drawn:  # inside the panel: over no tick and no axis label
+        box = text.get_window_extent()
+        assert frame.y0 - 1 <= box.y0 and box.y1 <= frame.y1 + 1
+        assert not any(box.overlaps(t) for t in ticks)
+    assert not _overlaps([t.get_window_extent() for t in drawn])
+
+
+def test_shares_are_not_guessed_from_global_cuts_when_cuts_are_per_group():
+    rng = np.random.default_rng(0)
+    g = np.where(rng.random(4_000) < 0.5, "a", "b")
+    x = rng.integers(0, 5, size=4_000) + np.where(g == "b", 10.0, 0.0)
+    X = pd.DataFrame({"x": x, "g": g})
+    pipe = _thresholded(X, percentiles=(50,), columns=["x"], groupby="g")
+    raw = plot_cuts(pipe, X)
+    assert raw.artists_["shares"]["x"] is None
+    assert "need the level columns" in raw.ax_[0].get_title(loc="left")
+    out = pipe.transform(X)  # the level columns: the real shares
+    real = out["x_level"].value_counts(normalize=True).sort_index().to_numpy()
+    np.testing.assert_allclose(plot_cuts(pipe, out).artists_["shares"]["x"], real)
+
+
+def test_a_small_amount_is_shown_in_outcome_units_not_points():
+    X = make_cart_abandoners(6_000, random_state=0)
+    rng = np.random.default_rng(0)
+    X["treated"] = rng.integers(0, 2, len(X))
+    cents = np.where(rng.random(len(X)) < 0.1, rng.uniform(0.5, 4.0, len(X)), 0.0)
+    X["spend"] = cents * (1 + 0.3 * X["treated"])  # every mean below 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_cart_abandoner_pipeline(
+            min_size=50, scores__treatment="treated", scores__outcome="spend"
+        ).fit(X)
+    report = segment_report(pipe, X)
+    assert report.attrs["outcome_type"] == "amount"
+    assert report[["rate_treated", "rate_control"]].to_numpy().max() < 1
+    display = plot_lift(report)
+    assert display.ax_.get_xlabel().endswith("(outcome units)")
+    assert "mean" in display.ax_.get_xlabel()
+    lift = report["lift_observed"].iloc[0]
+    assert display.artists_["labels"][0].get_text().startswith(f"{lift:+.2f}")
+    page = html_report(pipe, X)
+    assert "lift (outcome units)" in page and "(pp)" not in page
+
+
+def test_audiences_of_codes_repeated_names_a_multiindex_and_a_rerun(tmp_path):
+    X = make_cart_abandoners(2_000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_cart_abandoner_pipeline(min_size=50, segments__output="codes")
+        pipe.fit(X)
+    path = write_html_report(
+        pipe, X, tmp_path / "report.html", audiences=True, id_col="user_id"
+    )
+    files = sorted((tmp_path / "audiences").iterdir())
+    names = list(pipe.named_steps["segments"].segment_names_)
+    assert [f.name[3:-4] for f in files] == names
+    ids = pd.concat([pd.read_csv(f) for f in files])["user_id"]
+    assert sorted(ids) == sorted(X["user_id"])
+    # a rerun into the same folder with fewer segments leaves no stale file
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fewer = make_cart_abandoner_pipeline(min_size=400).fit(X)
+    write_html_report(fewer, X, path, audiences=True, id_col="user_id")
+    again = sorted((tmp_path / "audiences").iterdir())
+    assert len(again) == len(fewer.named_steps["segments"].segment_names_)
+    ids = pd.concat([pd.read_csv(f) for f in again])["user_id"]
+    assert sorted(ids) == sorted(X["user_id"])
+    out = pd.DataFrame({"segment": ["A", "B"]})
+    with pytest.raises(ValueError, match="already holds 2 audience file"):
+        export_audiences(out, tmp_path / "audiences", segment_names=["A", "B"])
+    with pytest.raises(ValueError, match=r"\['A'\] appear more than once"):
+        export_audiences(out, tmp_path / "dup", segment_names=["A", "B", "A"])
+    # a MultiIndex: one id column per level
+    index = pd.MultiIndex.from_tuples([("s1", 1), ("s2", 2)], names=["shop", None])
+    files = export_audiences(out.set_index(index), tmp_path / "mi")
+    assert pd.read_csv(files["A"]).to_dict("list") == {"shop": ["s1"], "row_1": [1]}
+
+
+def test_tiers_sort_as_numbers_and_missing_text_shows_as_missing(fitted_preset):
+    assert list(tier_colors([2, 1.5, -1, 10])) == [-1, 1.5, 2, 10]
+    pipe, out = fitted_preset
+    report = segment_report(pipe, out)
+    report.loc[report.index[0], ["tier", "strategy"]] = np.nan
+    page = html_report(pipe, out, report=report)
+    summary = page[page.index('id="summary"') : page.index('id="how-scores-work"')]
+    assert ">nan<" not in summary and "–" in summary
