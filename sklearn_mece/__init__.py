@@ -33,6 +33,7 @@ from .export import (  # noqa: E402
     segment_report,
 )
 from .io import load, save  # noqa: E402
+from .metrics import tune_thresholds  # noqa: E402
 from .presets import (  # noqa: E402
     CART_ABANDONER_RULES,
     describe_pipeline,
@@ -81,6 +82,7 @@ __all__ = [
     "segment_migration",
     "segment_stability",
     "thread_limit",
+    "tune_thresholds",
     "save",
     "segment_report",
     "set_num_threads",

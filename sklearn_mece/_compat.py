@@ -60,3 +60,11 @@ def openmp_threads():
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
     return _openmp_effective_n_threads()
+
+
+# metadata routing of the outcome scorers (sklearn_mece.metrics): the mixin that
+# gives an object get_metadata_routing, as scikit-learn's own scorers have
+from sklearn.utils._metadata_requests import (  # noqa: E402
+    _MetadataRequester as _MetadataRequester,
+)
+from sklearn.utils._metadata_requests import _routing_enabled as _routing_enabled  # noqa: E402

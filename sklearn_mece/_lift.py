@@ -14,6 +14,8 @@
   the next campaign produces exactly the data :func:`observed_lift` needs.
 """
 
+import contextlib
+import gc
 import hashlib
 import numbers
 import warnings
@@ -316,6 +318,100 @@ def _outcome_kind(outcome, outcome_type):
     return outcome_type
 
 
+@contextlib.contextmanager
+def _objects_frozen():
+    """Run a block with the objects alive now out of the garbage collector's
+    sight (:func:`gc.freeze`), when nobody else froze any.
+
+    statsmodels' ``multipletests`` runs a full ``gc.collect()`` for Holm's
+    method, which walks every object of the process: about 90 ms once pandas
+    and scikit-learn are loaded, most of a scorer's fit in a search. Frozen
+    objects are skipped, so the collection only sees what the call made.
+    """
+    if gc.get_freeze_count():  # somebody's freeze: leave it alone
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def campaign_rows(codes, treatment, outcome):
+    """The rows of a campaign the lift reads: treatment and outcome as floats,
+    rows with either missing left out, every treatment checked to be 0 or 1.
+
+    Returns
+    -------
+    codes, treatment, outcome : ndarray
+        Of the rows kept.
+    kept : ndarray of bool
+        Which rows were kept (to align a weight per row).
+
+    Raises
+    ------
+    ValueError
+        If a treatment is not 0 or 1, or a value is infinite.
+
+    Examples
+    --------
+    >>> campaign_rows([0, 1, 1], [1, 0, None], [1.0, 0.0, 1.0])[3].tolist()
+    [True, True, False]
+    """
+    codes = np.asarray(codes)
+    treatment = np.asarray(treatment, dtype=np.float64)
+    outcome = np.asarray(outcome, dtype=np.float64)
+    for name, values in (("treatment", treatment), ("outcome", outcome)):
+        if np.isinf(values).any():
+            raise infinite_values_error(name, int(np.isinf(values).sum()))
+    keep = ~(np.isnan(treatment) | np.isnan(outcome))
+    t, o, c = treatment[keep], outcome[keep], codes[keep]
+    if not np.isin(t, (0.0, 1.0)).all():
+        bad = t[~np.isin(t, (0.0, 1.0))]
+        raise ValueError(
+            "The treatment column must hold 1 (contacted) or 0 (holdout); found "
+            f"{bad.size} other value(s), e.g. {bad[0]!r}."
+        )
+    return c, t, o, keep
+
+
+def arm_sums(codes, n_segments, treatment, outcome, weights=None):
+    """Rows and outcome sums of each arm per segment: what every lift is made of.
+
+    Parameters
+    ----------
+    codes : ndarray of int
+        Segment code of every row, in ``[0, n_segments)``.
+    n_segments : int
+    treatment, outcome : ndarray of float
+        Checked rows (:func:`campaign_rows`): treatment 0 or 1.
+    weights : ndarray of float, optional
+        A weight per row (a bootstrap's resampling counts); 1 by default.
+
+    Returns
+    -------
+    n_treated, n_control, sum_treated, sum_control : ndarray of float
+        Per segment.
+
+    Examples
+    --------
+    >>> n_t, n_c, s_t, s_c = arm_sums(np.array([0, 0, 1]), 2, np.array([1.0, 0, 1]),
+    ...                               np.array([1.0, 0, 0]))
+    >>> n_t.tolist(), s_t.tolist()
+    ([1.0, 1.0], [1.0, 0.0])
+    """
+    treated = treatment == 1.0
+    w = np.ones(len(codes)) if weights is None else np.asarray(weights, float)
+    k = int(n_segments)
+    return (
+        np.bincount(codes[treated], weights=w[treated], minlength=k),
+        np.bincount(codes[~treated], weights=w[~treated], minlength=k),
+        np.bincount(codes[treated], weights=(w * outcome)[treated], minlength=k),
+        np.bincount(codes[~treated], weights=(w * outcome)[~treated], minlength=k),
+    )
+
+
 def lift_by_code(
     codes,
     n_segments,
@@ -366,27 +462,12 @@ def lift_by_code(
         ``lift_p_adjusted``, ``lift_significant`` (bool) and ``lift_shrunk``.
     """
     proportion, weightstats, multitest = _statsmodels()
-    codes = np.asarray(codes)
-    treatment = np.asarray(treatment, dtype=np.float64)
-    outcome = np.asarray(outcome, dtype=np.float64)
-    for name, values in (("treatment", treatment), ("outcome", outcome)):
-        if np.isinf(values).any():
-            raise infinite_values_error(name, int(np.isinf(values).sum()))
-    keep = ~(np.isnan(treatment) | np.isnan(outcome))
-    t, o, c = treatment[keep], outcome[keep], codes[keep]
-    if not np.isin(t, (0.0, 1.0)).all():
-        bad = t[~np.isin(t, (0.0, 1.0))]
-        raise ValueError(
-            "The treatment column must hold 1 (contacted) or 0 (holdout); found "
-            f"{bad.size} other value(s), e.g. {bad[0]!r}."
-        )
+    c, t, o, _ = campaign_rows(codes, treatment, outcome)
     kind = _outcome_kind(o, outcome_type)
     treated = t == 1.0
     k = int(n_segments)
-    n_t = np.bincount(c[treated], minlength=k).astype(np.int64)
-    n_c = np.bincount(c[~treated], minlength=k).astype(np.int64)
-    s_t = np.bincount(c[treated], weights=o[treated], minlength=k)
-    s_c = np.bincount(c[~treated], weights=o[~treated], minlength=k)
+    n_t, n_c, s_t, s_c = arm_sums(c, k, t, o)
+    n_t, n_c = n_t.astype(np.int64), n_c.astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_t = s_t / n_t
         mean_c = s_c / n_c
@@ -454,9 +535,10 @@ def lift_by_code(
     significant = np.zeros(k, dtype=bool)
     finite = np.isfinite(p_value)
     if finite.any():
-        reject, corrected, _, _ = multitest.multipletests(
-            p_value[finite], alpha=alpha, method=p_adjust
-        )
+        with _objects_frozen():
+            reject, corrected, _, _ = multitest.multipletests(
+                p_value[finite], alpha=alpha, method=p_adjust
+            )
         p_adjusted[finite] = corrected
         significant[finite] = reject
     lift = np.where(observed, diff, np.nan)

@@ -1049,7 +1049,7 @@ class SegmentScorer(MECETransformerMixin):
 
     # -- fit ----------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, treatment=None, outcome=None):
         """Learn one row of scores per segment.
 
         Parameters
@@ -1059,6 +1059,14 @@ class SegmentScorer(MECETransformerMixin):
             the treatment and outcome columns; other columns are ignored.
         y : None
             Ignored.
+        treatment, outcome : array-like of shape (n_samples,), default=None
+            The campaign's treatment (1 contacted, 0 holdout) and outcome per
+            row, given as arrays instead of the ``treatment``/``outcome``
+            columns: what scikit-learn's metadata routing passes
+            (``set_fit_request(treatment=True, outcome=True)``, then
+            ``pipeline.fit(X, treatment=t, outcome=y)``, or a search's
+            ``fit``, which gives each training fold its rows). Both or
+            neither; not together with the column parameters.
 
         Returns
         -------
@@ -1066,11 +1074,12 @@ class SegmentScorer(MECETransformerMixin):
             Fitted scorer. A fit that raises leaves the scorer unfitted.
         """
         with self._all_or_nothing_fit():
-            return self._fit(X)
+            return self._fit(X, treatment, outcome)
 
-    def _fit(self, X):
+    def _fit(self, X, treatment=None, outcome=None):
         X = self._validate_input(X, reset=True)
         n_rows, n_features = X.shape
+        campaign = self._campaign_arrays(treatment, outcome, n_rows)
         labels = self._column_labels(n_features)
         clash = [c for c in (_SCORE_COLUMN, _TIER_COLUMN) if c in labels]
         if clash:
@@ -1117,7 +1126,7 @@ class SegmentScorer(MECETransformerMixin):
         optimal = self._rows(self.optimal_size, n_rows)
         simulated = simulated_lift(terms["engagement"], terms["aov"])
         terms["lift"], source, lift_stats, outcome_type = self._lift(
-            X, codes, segments, simulated, scales
+            X, codes, segments, simulated, scales, campaign
         )
         terms["priority"] = np.array(
             [self._priority(s, priority) for s in segments], dtype=np.float64
@@ -1242,16 +1251,44 @@ class SegmentScorer(MECETransformerMixin):
         )
         return unit, (label, mean, learned)
 
-    def _lift(self, X, codes, segments, simulated, scales):
+    def _campaign_arrays(self, treatment, outcome, n_rows):
+        """``fit``'s treatment and outcome arrays, checked (None: none given)."""
+        if treatment is None and outcome is None:
+            return None
+        if treatment is None or outcome is None:
+            raise ValueError(
+                "treatment and outcome go together: give both arrays to fit for "
+                "an observed lift, or neither."
+            )
+        if self.treatment is not None or self.outcome is not None:
+            raise ValueError(
+                "The campaign is given twice: as the treatment/outcome columns "
+                f"({self.treatment!r}, {self.outcome!r}) and as arrays to fit; "
+                "give one of them."
+            )
+        arrays = []
+        for name, values in (("treatment", treatment), ("outcome", outcome)):
+            values = pd.to_numeric(
+                pd.Series(np.asarray(values).ravel()), errors="raise"
+            )
+            if len(values) != n_rows:
+                raise ValueError(
+                    f"{name} has {len(values):,} values for {n_rows:,} rows of X."
+                )
+            arrays.append(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        return tuple(arrays)
+
+    def _lift(self, X, codes, segments, simulated, scales, campaign=None):
         self.lift_ci_labels_ = None
-        if self.treatment is None:
+        if self.treatment is None and campaign is None:
             return simulated, ["simulated"] * len(segments), None, None
-        t_pos, o_pos = self.columns_["treatment"], self.columns_["outcome"]
+        if campaign is None:
+            t_pos, o_pos = self.columns_["treatment"], self.columns_["outcome"]
+            campaign = self._float_column(X, t_pos), self._float_column(X, o_pos)
         stats = lift_by_code(
             codes,
             len(segments),
-            self._float_column(X, t_pos),
-            self._float_column(X, o_pos),
+            *campaign,
             outcome_type=self.outcome_type,
             ci_method=self.ci_method,
             alpha=self.alpha,
