@@ -200,16 +200,18 @@ def main(argv=None):
         n_bootstrap=args.n_bootstrap,
         random_state=args.seed,
     )
-    unit = "per 100 customers" if args.outcome != "spend" else "dollars per customer"
-    scale = 100.0 if args.outcome != "spend" else 1.0
+    spend = args.outcome == "spend"
+    unit = "dollars per customer" if spend else "per 100 customers"
+    scale = 1.0 if spend else 100.0
     budget = "" if args.budget is None else f", at most {args.budget:.0%} contacted"
     print(
-        f"\nOn the untouched test rows: incremental {args.outcome}s per 100 test "
-        f"customers when each policy contacts the segments whose training lift "
+        f"\nOn the untouched test rows: incremental {args.outcome} "
+        f"({unit} of the test rows) when each policy contacts the segments "
+        f"whose training lift "
         f"is positive{budget}; 95 % bootstrap intervals, paired for the "
         "differences:\n"
     )
-    print(f"| policy | {args.outcome}s {unit} | 95 % interval |")
+    print(f"| policy | {args.outcome} {unit} | 95 % interval |")
     print("|---|---:|---:|")
     for name, row in table.iterrows():
         print(

@@ -67,4 +67,3 @@ def openmp_threads():
 from sklearn.utils._metadata_requests import (  # noqa: E402
     _MetadataRequester as _MetadataRequester,
 )
-from sklearn.utils._metadata_requests import _routing_enabled as _routing_enabled  # noqa: E402

@@ -29,6 +29,7 @@ from ._lift import (
     _LIFT_FIELDS,
     CI_METHODS,
     P_ADJUST_METHODS,
+    campaign_array,
     ci_adjustment_label,
     lift_by_code,
     lift_to_unit,
@@ -1266,17 +1267,10 @@ class SegmentScorer(MECETransformerMixin):
                 f"({self.treatment!r}, {self.outcome!r}) and as arrays to fit; "
                 "give one of them."
             )
-        arrays = []
-        for name, values in (("treatment", treatment), ("outcome", outcome)):
-            values = pd.to_numeric(
-                pd.Series(np.asarray(values).ravel()), errors="raise"
-            )
-            if len(values) != n_rows:
-                raise ValueError(
-                    f"{name} has {len(values):,} values for {n_rows:,} rows of X."
-                )
-            arrays.append(values.to_numpy(dtype=np.float64, na_value=np.nan))
-        return tuple(arrays)
+        return (
+            campaign_array(treatment, n_rows, "treatment"),
+            campaign_array(outcome, n_rows, "outcome"),
+        )
 
     def _lift(self, X, codes, segments, simulated, scales, campaign=None):
         self.lift_ci_labels_ = None

@@ -43,13 +43,14 @@ import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.base import clone
-from sklearn.utils.metadata_routing import MetadataRequest
+from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
 from ._compare import _Result, _summary_row
-from ._compat import _MetadataRequester, _routing_enabled
+from ._compat import _MetadataRequester
 from ._format import format_count, format_number, format_share
-from ._lift import arm_sums, campaign_rows
+from ._lift import arm_sums, campaign_array, campaign_rows
 from ._pipeline import find_steps, segment_step
+from ._segment_base import SegmentSizeWarning
 from .export import segment_labels
 
 __all__ = [
@@ -119,6 +120,14 @@ def _segment_lifts(codes, n_segments, treatment, outcome, weights=None):
     """Rows per segment and the difference of mean outcome treated minus
     control (0 where an arm is empty: no measured effect), on the rows with a
     treatment and an outcome."""
+    lengths = {len(codes), len(treatment), len(outcome)}
+    if weights is not None:
+        lengths.add(len(weights))
+    if len(lengths) > 1:
+        raise ValueError(
+            "codes, treatment, outcome (and weights) must have one value per "
+            f"row; got lengths {sorted(lengths)}."
+        )
     c, t, o, kept = campaign_rows(codes, treatment, outcome)
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)[kept]
@@ -353,26 +362,27 @@ class SegmentationScorer(_MetadataRequester):
         for param in ("treatment", "outcome"):
             self._metadata_request.score.add_request(param=param, alias=True)
 
-    def set_score_request(self, *, treatment=True, outcome=True):
+    def set_score_request(self, *, treatment=UNCHANGED, outcome=UNCHANGED):
         """Name the metadata the scorer reads (metadata routing must be on).
 
         Parameters
         ----------
-        treatment, outcome : bool or str, default=True
-            ``True``: passed under this name; a str: passed under that alias.
+        treatment, outcome : bool, str or UNCHANGED, default=UNCHANGED
+            ``True``: passed under this name; a str: passed under that alias;
+            ``UNCHANGED`` (or not given): kept as it was.
 
         Returns
         -------
         self
         """
-        if not _routing_enabled():
+        if not sklearn.get_config().get("enable_metadata_routing", False):
             raise RuntimeError(
                 "set_score_request needs metadata routing: "
                 "sklearn.set_config(enable_metadata_routing=True)."
             )
-        self._metadata_request = MetadataRequest(owner=type(self).__name__)
         for param, alias in (("treatment", treatment), ("outcome", outcome)):
-            self._metadata_request.score.add_request(param=param, alias=alias)
+            if alias is not UNCHANGED and alias != UNCHANGED:
+                self._metadata_request.score.add_request(param=param, alias=alias)
         return self
 
     def __call__(self, estimator, X, y=None, *, treatment=None, outcome=None):
@@ -464,14 +474,13 @@ def qini_scorer(*, require_valid_sizes=True):
 # tuning
 # ---------------------------------------------------------------------------------
 def _campaign_array(values, X, name):
+    """``treatment`` or ``outcome`` of ``tune_thresholds``: an array, or a
+    str naming a column of X."""
     if isinstance(values, str):
         if values not in getattr(X, "columns", ()):
             raise ValueError(f"{name}={values!r} is not a column of X.")
         values = X[values]
-    values = pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce")
-    if len(values) != len(X):
-        raise ValueError(f"{name} has {len(values):,} values for {len(X):,} rows of X.")
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return campaign_array(values, len(X), name)
 
 
 def _complete_percentiles(search_space, pipe):
@@ -714,10 +723,12 @@ def tune_thresholds(
         GridSearchCV,
         RandomizedSearchCV,
         StratifiedKFold,
+        check_cv,
     )
 
     if scoring not in SCORER_KINDS:
         raise ValueError(f"scoring must be one of {SCORER_KINDS}, got {scoring!r}.")
+    SegmentationScorer(budget=budget)  # checks the budget whatever the scoring
     X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
     t = _campaign_array(treatment, X, "treatment")
     y = _campaign_array(outcome, X, "outcome")
@@ -739,9 +750,18 @@ def tune_thresholds(
         X, t, y, strata = X.iloc[rows], t[rows], y[rows], strata[rows]
     if isinstance(cv, numbers.Integral):
         cv = StratifiedKFold(int(cv), shuffle=True, random_state=random_state)
-        folds = list(cv.split(X, strata))
-    else:
-        folds = list(cv.split(X))
+    cv = check_cv(cv, strata, classifier=True)  # a splitter or (train, test) pairs
+    folds = list(cv.split(X, strata))
+    tested = np.bincount(
+        np.concatenate([np.asarray(test) for _, test in folds]), minlength=len(X)
+    )
+    if (tested != 1).any():
+        raise ValueError(
+            "cv must put every row in exactly one test fold (KFold-like), so "
+            "that the out-of-fold policy value counts each customer once; "
+            f"{int((tested == 0).sum()):,} row(s) are in none and "
+            f"{int((tested > 1).sum()):,} in several."
+        )
     scorer = SegmentationScorer(
         scoring, budget=budget if scoring == "policy_value" else None
     )
@@ -772,10 +792,24 @@ def tune_thresholds(
             # -inf marks a candidate that breaks the size limits (documented)
             warnings.filterwarnings("ignore", message=".*non-finite.*")
             search.fit(X, treatment=t, outcome=y)
+        if np.isnan(search.best_score_):
+            raise ValueError(
+                "No candidate could be scored (NaN): a held-out fold without "
+                "treated or control rows, or no outcome."
+            )
         if not np.isfinite(search.best_score_):
             raise ValueError(
                 "Every candidate puts a segment outside the size limits at fit "
                 "on some fold: widen the search space or the limits."
+            )
+        tuned_valid = _learned(search.best_estimator_)[3]
+        if not tuned_valid:
+            warnings.warn(
+                "The tuned pipeline, refitted on every row, has a segment "
+                "outside the size limits (its segment_table_ says which); "
+                "every fold's fit was within them.",
+                SegmentSizeWarning,
+                stacklevel=2,
             )
         if held_out is None:
             start, start_valid = _out_of_fold(pipe, X, t, y, folds, budget)
@@ -810,6 +844,7 @@ def tune_thresholds(
             "n_bootstrap": n_bootstrap,
             "confidence": 1 - alpha,
             "start_valid": start_valid,
+            "tuned_valid": tuned_valid,
             "evaluated_on": evaluated_on,
         },
     )
@@ -858,7 +893,7 @@ class TuningResult(_Result):
                 "mean_score": results["mean_test_score"],
                 "std_score": results["std_test_score"],
                 "rank": results["rank_test_score"],
-                "sizes_valid": np.isfinite(scores.to_numpy()).all(axis=1),
+                "sizes_valid": (scores.to_numpy() != -np.inf).all(axis=1),
             }
         ).set_index("params")
         self.policy_value_ = policy_value
@@ -890,6 +925,8 @@ class TuningResult(_Result):
             _summary_row("interval level", s["confidence"], format_share),
             _summary_row("chosen", s["best_params"]),
             _summary_row("compared on", s["evaluated_on"]),
+            _summary_row("start within the size limits", s["start_valid"]),
+            _summary_row("tuned within the size limits", s["tuned_valid"]),
         ]
 
     def _table_formats(self):

@@ -406,3 +406,78 @@ def test_with_test_size_the_comparison_uses_rows_no_choice_has_seen(campaign):
     fitted_rows = result.best_pipeline_.named_steps["scores"].n_fit_rows_
     assert fitted_rows == 4_200
     assert "held-out rows" in str(result)
+
+
+# ---------------------------------------------------------------------------------
+# found by a review of the first version, each with the test that catches it
+# ---------------------------------------------------------------------------------
+def test_splitters_and_fold_lists_are_taken_and_uncounted_rows_refused(campaign):
+    from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold
+
+    X, t, y = campaign
+    space = {"segments__min_size": [20]}
+    kwargs = {"treatment": t, "outcome": y, "search_space": space, "n_bootstrap": 20}
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_cart_abandoner_pipeline(min_size=20)
+        by_object = tune_thresholds(pipe, X, cv=StratifiedKFold(3), **kwargs)
+        by_list = tune_thresholds(pipe, X, cv=folds, **kwargs)
+    assert by_object.summary["n_folds"] == by_list.summary["n_folds"] == 3
+    with pytest.raises(ValueError, match="exactly one test fold"):
+        tune_thresholds(pipe, X, cv=ShuffleSplit(3, random_state=0), **kwargs)
+
+
+def test_a_campaign_that_is_not_numbers_is_refused_by_name(campaign):
+    X, t, y = campaign
+    words = np.where(t == 1, "treated", "control")
+    with pytest.raises(ValueError, match="treatment"):
+        tune_thresholds(
+            make_cart_abandoner_pipeline(),
+            X,
+            treatment=words,
+            outcome=y,
+            search_space={"segments__min_size": [20]},
+        )
+    scorer = SegmentScorer()
+    segmented = make_cart_abandoner_pipeline(min_size=20)[:2].fit_transform(X)
+    for bad, match in (
+        (words, "treatment"),
+        (np.stack([t, t], axis=1), "one value per row"),
+        (pd.date_range("2024-01-01", periods=len(X)), "treatment"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=match):
+            scorer.fit(segmented, treatment=bad, outcome=y)
+    with pytest.raises(ValueError, match="one value per row"):
+        policy_value(np.zeros(10, int), 1, np.zeros(9), np.zeros(10), [True])
+
+
+def test_a_tuned_pipeline_outside_the_limits_after_its_refit_is_flagged():
+    from sklearn_mece import SegmentSizeWarning
+
+    X, t, y = planted(3_000, 50, 0)
+    space = {"thresholds__percentiles": [{"x": (q,)} for q in (45, 50, 55)]}
+    # max_size in rows: each fold's fit sees 2,000 rows, the refit 3,000
+    with pytest.warns(SegmentSizeWarning, match="refitted on every row"):
+        result = tune_thresholds(
+            one_cut_pipeline(max_size=1_100),
+            X,
+            treatment=t,
+            outcome=y,
+            search_space=space,
+            cv=3,
+            n_bootstrap=20,
+            random_state=0,
+        )
+    assert result.summary["tuned_valid"] is False
+    assert result.cv_results_["sizes_valid"].all()
+
+
+def test_renaming_one_request_keeps_the_other(campaign):
+    with sklearn.config_context(enable_metadata_routing=True):
+        scorer = policy_value_scorer().set_score_request(
+            treatment="sent", outcome="bought"
+        )
+        scorer.set_score_request(outcome="converted")
+        requests = scorer.get_metadata_routing().score.requests
+    assert requests == {"treatment": "sent", "outcome": "converted"}
