@@ -995,8 +995,13 @@ def _segment_epilog():
 
 def build_parser():
     """The argument parser of ``sklearn-mece``."""
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(
         prog="sklearn-mece", description="MECE customer segmentation."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -1,0 +1,57 @@
+"""What a packager and a newcomer get: the source distribution holds the
+licence notice, the changes, the examples and the templates; the command line
+says its version."""
+
+import subprocess
+import sys
+import tarfile
+
+import pytest
+from _shared import ROOT
+
+import sklearn_mece
+
+
+def test_the_sdist_ships_the_licence_the_changes_and_the_examples(tmp_path):
+    pytest.importorskip("build", reason="the sdist is built with 'build' ([dev])")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--sdist",
+            "--outdir",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    examples = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*.py")
+    }
+    templates = {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "sklearn_mece" / "templates").glob("*.j2")
+    }
+    assert {"LICENSE", "CHANGELOG.md", "README.md"} <= names
+    assert examples and examples <= names
+    assert templates and templates <= names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".skops")]
+    licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "BSD 3-Clause License" in licence and "Neither the name" in licence
+
+
+def test_the_command_line_says_its_version(capsys):
+    from sklearn_mece.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sklearn-mece {sklearn_mece.__version__}"
