@@ -294,6 +294,54 @@ def infinite_values_error(name, n_inf, where=""):
     )
 
 
+def optional_import(module, *, feature, extra, detail=""):
+    """Import an optional dependency, or say how to install it.
+
+    The one home of the package's install hints: every optional dependency
+    (statsmodels, matplotlib, skops, DataSketches, Dask, pyspark, sqlglot,
+    DuckDB, pyarrow) is imported through here, when first needed.
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name (``"statsmodels.stats.multitest"``).
+    feature : str
+        What needs it, starting the message (``"Observed lift"``).
+    extra : str
+        The pyproject extra that installs it.
+    detail : str, optional
+        Appended to the hint (what else the extra holds, an alternative).
+
+    Returns
+    -------
+    module
+
+    Raises
+    ------
+    ImportError
+        ``"<feature> needs <package>: pip install 'sklearn-mece[<extra>]'..."``.
+
+    Examples
+    --------
+    >>> optional_import("json", feature="Reading", extra="all").__name__
+    'json'
+    >>> optional_import("no_such_module", feature="Flying", extra="wings")
+    Traceback (most recent call last):
+    ...
+    ImportError: Flying needs no_such_module: pip install 'sklearn-mece[wings]'.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        package = module.split(".")[0]
+        raise ImportError(
+            f"{feature} needs {package}: pip install 'sklearn-mece[{extra}]'"
+            f"{' ' + detail if detail else ''}."
+        ) from exc
+
+
 def column_as_float(values, name):
     """Return ``values`` as a 1-D float64 array, or raise naming the column.
 

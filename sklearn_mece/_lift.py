@@ -24,7 +24,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from ._base import column_as_float, infinite_values_error
+from ._base import column_as_float, infinite_values_error, optional_import
 
 #: Interval methods for a difference of two rates, as spelled by statsmodels,
 #: each with the test that goes with it.
@@ -93,13 +93,12 @@ def ci_adjustment_label(alpha, n_tests):
 
 
 def _statsmodels():
-    try:
-        from statsmodels.stats import multitest, proportion, weightstats
-    except ImportError as exc:  # pragma: no cover - exercised without statsmodels
-        raise ImportError(
-            "Observed lift needs statsmodels: pip install 'sklearn-mece[stats]'."
-        ) from exc
-    return proportion, weightstats, multitest
+    return tuple(
+        optional_import(
+            f"statsmodels.stats.{name}", feature="Observed lift", extra="stats"
+        )
+        for name in ("proportion", "weightstats", "multitest")
+    )
 
 
 def shrink_lift(lift, se):
@@ -155,12 +154,9 @@ def shrink_lift(lift, se):
     shrunk = lift.copy()
     if ok.sum() < 2:
         return shrunk, float("nan"), float("nan")
-    try:
-        from statsmodels.stats.meta_analysis import combine_effects
-    except ImportError as exc:  # pragma: no cover - exercised without statsmodels
-        raise ImportError(
-            "Shrunk lift needs statsmodels: pip install 'sklearn-mece[stats]'."
-        ) from exc
+    combine_effects = optional_import(
+        "statsmodels.stats.meta_analysis", feature="Shrunk lift", extra="stats"
+    ).combine_effects
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = combine_effects(lift[ok], var[ok], method_re="iterated")

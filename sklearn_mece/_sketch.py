@@ -43,14 +43,14 @@ DEFAULT_K = 1000
 
 
 def _kll():
-    try:
-        from datasketches import kll_doubles_sketch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "partial_fit needs Apache DataSketches: pip install "
-            "'sklearn-mece[sketch]' (or pip install datasketches)."
-        ) from exc
-    return kll_doubles_sketch
+    from ._base import optional_import
+
+    return optional_import(
+        "datasketches",
+        feature="partial_fit",
+        extra="sketch",
+        detail="(Apache DataSketches; or pip install datasketches)",
+    ).kll_doubles_sketch
 
 
 def rank_error(k):

@@ -473,6 +473,16 @@ def _final_path(path, staging, out):
     return Path(out) / Path(path).relative_to(staging)
 
 
+def _warn_without_plots(args, progress):
+    """One line when report.html will have no plots (matplotlib missing)."""
+    if not getattr(args, "no_html", False):
+        from .report import plots_unavailable
+
+        hint = plots_unavailable()
+        if hint is not None:
+            progress.warn(f"report.html without plots: {hint}")
+
+
 def _write_outputs(folder, pipe, X_out, table, *, id_col, fmt, html, csv_escape):
     """Write the exports (and report.html) into ``folder``; the paths written."""
     from .report import write_html_report
@@ -593,6 +603,7 @@ def _cmd_demo(args, out=None):
     print("\nMECE validation:", file=out)
     print(report, file=out)
 
+    _warn_without_plots(args, progress)
     written = _write_folder(
         args,
         progress,
@@ -695,6 +706,7 @@ def _cmd_segment(args, out=None):
         f"({len(table)} segments, {mece.n_assigned:,} of {mece.n_rows:,} rows assigned)",
         file=out,
     )
+    _warn_without_plots(args, progress)
     written = _write_folder(
         args,
         progress,

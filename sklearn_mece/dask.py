@@ -54,15 +54,14 @@ GATHER_LIMIT = _quantiles.GATHER_LIMIT
 
 
 def _require_dask():
-    try:
-        import dask
-        import dask.dataframe as dd
-    except ImportError as exc:
-        raise ImportError(
-            "sklearn_mece.dask needs dask: pip install 'sklearn-mece[dask]' "
-            "(dask[dataframe,distributed] and pyarrow)."
-        ) from exc
-    return dask, dd
+    from ._base import optional_import
+
+    hint = {
+        "feature": "sklearn_mece.dask",
+        "extra": "dask",
+        "detail": "(dask[dataframe,distributed] and pyarrow)",
+    }
+    return optional_import("dask", **hint), optional_import("dask.dataframe", **hint)
 
 
 # --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._base import to_plain
+from ._base import optional_import, to_plain
 from ._csv import write_csv
 from ._format import SCORE_DECIMALS
 from ._lift import INCREMENTAL_COLUMNS, incremental_outcome
@@ -344,12 +344,8 @@ def _write(frame, path, format, *, json_indent=None, csv_escape=True):
     if fmt == "csv":
         write_csv(frame, path, csv_escape=csv_escape, index=False)
     elif fmt == "parquet":
-        try:
-            frame.to_parquet(path, index=False)
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "Parquet export needs pyarrow: pip install 'sklearn-mece[parquet]'"
-            ) from exc
+        optional_import("pyarrow", feature="Parquet export", extra="parquet")
+        frame.to_parquet(path, index=False)
     elif json_indent is not None:
         text = json.dumps(to_records(frame), indent=json_indent, ensure_ascii=False)
         path.write_text(text + "\n", encoding="utf-8")

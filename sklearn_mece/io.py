@@ -92,13 +92,9 @@ class UntrustedTypeError(ValueError):
 
 
 def _skops_io():
-    try:
-        import skops.io as sio
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "sklearn_mece.save/load need skops: pip install 'sklearn-mece[skops]'"
-        ) from exc
-    return sio
+    from ._base import optional_import
+
+    return optional_import("skops.io", feature="sklearn_mece.save/load", extra="skops")
 
 
 def save(estimator, path):

@@ -35,6 +35,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import pandas as pd
 
+from ._base import optional_import
 from ._format import (
     MISSING,
     format_count,
@@ -102,12 +103,29 @@ def _plain_text(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        import matplotlib
-
+        matplotlib = optional_import(
+            "matplotlib", feature="Drawing plots", extra="plot"
+        )
         with matplotlib.rc_context({"text.parse_math": False}):
             return func(*args, **kwargs)
 
     return wrapper
+
+
+def plots_unavailable():
+    """``None`` when plots can be drawn, else the one-line hint that says how
+    (matplotlib is the optional ``[plot]`` extra).
+
+    Examples
+    --------
+    >>> plots_unavailable() is None  # matplotlib is installed here
+    True
+    """
+    try:
+        optional_import("matplotlib", feature="Drawing plots", extra="plot")
+    except ImportError as exc:
+        return str(exc)
+    return None
 
 
 def _figure(width, height):
@@ -1399,53 +1417,18 @@ def html_report(
     title = title or "sklearn-mece segmentation report"
 
     n_valid = int(report["valid"].sum()) if "valid" in report else len(report)
-    has_scorer = find_steps(pipeline).scorer is not None
     scorer = find_steps(pipeline).scorer
-    plots = [
-        _img(
-            plot_sizes(
-                report,
-                min_size=getattr(seg, "min_size_", None),
-                max_size=getattr(seg, "max_size_", None),
-                tier_order=getattr(scorer, "tier_names_", None),
-            ),
-            "segment sizes",
-        )
-    ]
-    score_fig = plot_scores(report)
-    plots.append(
-        _img(score_fig, "scores by dimension")
-        if score_fig is not None
-        else {
-            "note": "No scorer in this pipeline: scores by dimension are not available."
-        }
-    )
-    plots.append(_img(plot_cuts(pipeline, X_out), "cuts on feature distributions"))
     migration = _migration(pipeline, previous, X_out, id_col)
-    if migration is not None:
-        plots.append(
-            _img(plot_migration(migration), "where each segment's customers went")
-        )
-    lift_fig = plot_lift(report)
-    if lift_fig is not None:
-        plots.append(_img(lift_fig, "observed lift per segment"))
-    elif has_scorer:
-        plots.append(
-            {
-                "note": "No observed lift: fit the scorer with",
-                "code": ("treatment", "outcome"),
-                "after": "columns (a randomized control group) to measure it.",
-            }
-        )
-    else:
-        plots.append({"note": "No observed lift: the pipeline has no scorer."})
+    missing = plots_unavailable()
+    plots = [] if missing is None else [{"note": missing}]
+    if missing is None:
+        plots += _plots(pipeline, seg, scorer, report, X_out, migration)
     describe = getattr(seg, "describe", None)
     rules_text = None
     if describe is not None:
         thresholds = find_steps(pipeline).thresholder
         has_cuts = getattr(thresholds, "cuts_", None) is not None
         rules_text = describe(cuts=thresholds) if has_cuts else describe()
-    plots = [p for p in plots if p is not None]
     thresholds_table, method = _thresholds_data(pipeline)
     rules, splits = _rules_data(pipeline, report)
     money = _money_columns(pipeline, report)
@@ -1488,6 +1471,49 @@ def html_report(
             **mece._html_context(),
         )
     )
+
+
+def _plots(pipeline, seg, scorer, report, X_out, migration):
+    """The report's plots as the template's images (or notes)."""
+    has_scorer = scorer is not None
+    plots = [
+        _img(
+            plot_sizes(
+                report,
+                min_size=getattr(seg, "min_size_", None),
+                max_size=getattr(seg, "max_size_", None),
+                tier_order=getattr(scorer, "tier_names_", None),
+            ),
+            "segment sizes",
+        )
+    ]
+    score_fig = plot_scores(report)
+    plots.append(
+        _img(score_fig, "scores by dimension")
+        if score_fig is not None
+        else {
+            "note": "No scorer in this pipeline: scores by dimension are not available."
+        }
+    )
+    plots.append(_img(plot_cuts(pipeline, X_out), "cuts on feature distributions"))
+    if migration is not None:
+        plots.append(
+            _img(plot_migration(migration), "where each segment's customers went")
+        )
+    lift_fig = plot_lift(report)
+    if lift_fig is not None:
+        plots.append(_img(lift_fig, "observed lift per segment"))
+    elif has_scorer:
+        plots.append(
+            {
+                "note": "No observed lift: fit the scorer with",
+                "code": ("treatment", "outcome"),
+                "after": "columns (a randomized control group) to measure it.",
+            }
+        )
+    else:
+        plots.append({"note": "No observed lift: the pipeline has no scorer."})
+    return [p for p in plots if p is not None]
 
 
 class HTMLReport(str):

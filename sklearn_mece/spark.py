@@ -83,16 +83,15 @@ _LEGACY_DISC = "spark.sql.legacy.percentileDiscCalculation"
 
 
 def _require_pyspark():
-    try:
-        import pyspark  # noqa: F401
-        from pyspark.sql import functions as F
-    except ImportError as exc:
-        raise ImportError(
-            "sklearn_mece.spark needs pyspark: pip install 'sklearn-mece[spark]' "
-            "(pyspark and sqlglot; pyspark needs a Java runtime, Java 17 for "
-            "Spark 4)."
-        ) from exc
-    return F
+    from ._base import optional_import
+
+    return optional_import(
+        "pyspark.sql.functions",
+        feature="sklearn_mece.spark",
+        extra="spark",
+        detail="(pyspark and sqlglot; pyspark needs a Java runtime, Java 17 for "
+        "Spark 4)",
+    )
 
 
 # --------------------------------------------------------------------------

@@ -120,26 +120,26 @@ _MAX_DOUBLE = float(np.finfo(np.float64).max)
 
 
 def _require_sqlglot():
-    try:
-        import sqlglot
-        from sqlglot import exp
-    except ImportError as exc:
-        raise ImportError(
-            "sklearn_mece.sql needs sqlglot: pip install 'sklearn-mece[sql]' "
-            "(sqlglot and duckdb)."
-        ) from exc
-    return sqlglot, exp
+    from ._base import optional_import
+
+    hint = {
+        "feature": "sklearn_mece.sql",
+        "extra": "sql",
+        "detail": "(sqlglot and duckdb)",
+    }
+    sqlglot = optional_import("sqlglot", **hint)
+    return sqlglot, sqlglot.exp
 
 
 def _require_duckdb():
-    try:
-        import duckdb
-    except ImportError as exc:
-        raise ImportError(
-            "sklearn_mece.sql uses DuckDB as its embedded database: pip install "
-            "'sklearn-mece[sql]' (sqlglot and duckdb), or pass a connection."
-        ) from exc
-    return duckdb
+    from ._base import optional_import
+
+    return optional_import(
+        "duckdb",
+        feature="sklearn_mece.sql's embedded database",
+        extra="sql",
+        detail="(sqlglot and duckdb), or pass a connection",
+    )
 
 
 def _check_dialect(dialect):

@@ -55,3 +55,32 @@ def test_the_command_line_says_its_version(capsys):
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"sklearn-mece {sklearn_mece.__version__}"
+
+
+def test_without_matplotlib_the_demo_writes_everything_but_the_plots(tmp_path):
+    """A plain install (no [plot] extra): the demo exits 0, writes every file,
+    and the report says in one line how to get the plots."""
+    from _shared import run_python
+
+    code = f"""
+import sys
+sys.modules["matplotlib"] = None  # as on a machine without it: import fails
+from sklearn_mece.cli import main
+code = main(["demo", "--out", {str(tmp_path / "out")!r}, "--n-users", "3000",
+             "--min-size", "50"])
+print("exit", code)
+"""
+    printed = run_python(["-c", code], cwd=ROOT, timeout=300)
+    assert "exit 0" in printed
+    out = tmp_path / "out"
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert {"assignments.csv", "segments.csv", "segments.json", "report.html"} <= set(
+        files
+    )
+    assert sum(f.startswith("audiences/") for f in files) == 6
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<img" not in page
+    assert (
+        "Drawing plots needs matplotlib: pip install &#39;sklearn-mece[plot]&#39;"
+        in page
+    )
