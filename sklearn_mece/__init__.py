@@ -13,7 +13,14 @@ from ._compare import (  # noqa: E402
 from ._lift import assign_holdout, observed_lift, shrink_lift  # noqa: E402
 from ._mece import MECEReport, check_mece  # noqa: E402
 from ._rfm import RFM_RULES, make_rfm_pipeline  # noqa: E402
-from ._rules import Condition, LevelSpec, RuleSet, Segment, load_rules  # noqa: E402
+from ._rules import (  # noqa: E402
+    Condition,
+    LevelSpec,
+    RuleSet,
+    Segment,
+    load_rules,
+    rules_schema,
+)
 from ._scorer import SegmentScorer, robust_unit  # noqa: E402
 from ._segment_base import (  # noqa: E402
     DomainWarning,
@@ -79,6 +86,7 @@ __all__ = [
     "make_rfm_pipeline",
     "observed_lift",
     "robust_unit",
+    "rules_schema",
     "segment_migration",
     "segment_stability",
     "thread_limit",

@@ -77,6 +77,15 @@ MAX_TABLE_SIZE = 1 << 20
 #: being read into memory.
 MAX_RULES_FILE_BYTES = 1 << 20
 
+#: The keys each declaration accepts: read by the loader and by the JSON Schema
+#: of rules files (:func:`rules_schema`).
+RULES_KEYS = ("levels", "domains", "segments", "else")
+SEGMENT_KEYS = ("name", "when", "parent", "description", "strategy")
+ELSE_KEYS = ("name", "description", "strategy")
+LEVEL_KEYS = ("names", "percentiles")
+CONDITION_KEYS = ("column", "op", "value")
+DOMAIN_KEYS = ("min", "max")
+
 _REPR = reprlib.Repr()
 _REPR.maxlevel = 3
 _REPR.maxstring = _REPR.maxother = 80
@@ -266,7 +275,7 @@ class Condition:
             _check_keys(
                 obj,
                 "A condition dict",
-                {"column", "op", "value"},
+                set(CONDITION_KEYS),
                 required=("column", "value"),
             )
             return cls(obj["column"], obj.get("op", "=="), obj["value"])
@@ -380,12 +389,7 @@ class Segment:
             if isinstance(obj.get("name"), str)
             else "A segment"
         )
-        _check_keys(
-            obj,
-            what,
-            {"name", "when", "parent", "description", "strategy"},
-            required=("name",),
-        )
+        _check_keys(obj, what, set(SEGMENT_KEYS), required=("name",))
         return cls(
             name=obj["name"],
             conditions=obj.get("when"),
@@ -468,7 +472,7 @@ class LevelSpec:
         if isinstance(obj, LevelSpec):
             return obj
         if isinstance(obj, Mapping):
-            _check_keys(obj, "A level declaration", {"names", "percentiles"})
+            _check_keys(obj, "A level declaration", set(LEVEL_KEYS))
             percentiles = obj.get("percentiles")
             names = obj.get("names")
             if names is None:
@@ -673,14 +677,14 @@ class RuleSet:
                 f"Rules must be a dict, a list of segments or a RuleSet, got "
                 f"{type(data).__name__}."
             )
+        # "$schema": where an editor finds the JSON Schema of the file
         unknown = sorted(
-            (k for k in data if k not in ("levels", "domains", "segments", "else")),
-            key=str,
+            (k for k in data if k not in (*RULES_KEYS, "$schema")), key=str
         )
         if unknown:
             raise ValueError(
-                f"Unknown keys in rules: {_short(unknown)}; allowed: 'levels', "
-                "'domains', 'segments', 'else'."
+                f"Unknown keys in rules: {_short(unknown)}; allowed: "
+                f"{', '.join(map(repr, RULES_KEYS))}."
             )
         return cls(
             segments=data.get("segments", ()),
@@ -997,7 +1001,7 @@ def _domain_bounds(bounds):
     hold) or ``[min, max]`` with ``null`` for an open side.
     """
     if isinstance(bounds, Mapping):
-        _check_keys(bounds, "A domain", {"min", "max"})
+        _check_keys(bounds, "A domain", set(DOMAIN_KEYS))
         pair = [bounds.get("min"), bounds.get("max")]
     else:
         pair = _as_list(
@@ -1475,3 +1479,201 @@ def build_table(variables, conditions):
     table = first_match(slots, conditions)
     table[(slots == 0).any(axis=1)] = -1
     return table
+
+
+# ---------------------------------------------------------------------------------
+# JSON Schema of a rules file
+# ---------------------------------------------------------------------------------
+#: Where the JSON Schema of rules files is shipped in the package.
+RULES_SCHEMA_FILE = "schemas/rules.schema.json"
+
+
+def _keyed(keys, **schemas):
+    """The schemas of a declaration's keys, exactly the keys the loader takes."""
+    if set(schemas) != set(keys):
+        raise AssertionError(f"schema keys {sorted(schemas)} != loader keys {keys}")
+    return {key: schemas[key] for key in keys}
+
+
+def rules_schema():
+    """The JSON Schema (draft 2020-12) of a rules file, for editors.
+
+    Built from the rule model's own definitions (the operators of
+    :data:`sklearn_mece._operators.OPERATORS`, the keys every declaration
+    accepts), and shipped as ``sklearn_mece/schemas/rules.schema.json``; a
+    test keeps the two equal. An editor given the file (``"$schema"`` in a
+    JSON rules file, or the editor's settings) underlines a misspelt key, an
+    unknown operator or a missing name as it is typed. :func:`load_rules`
+    checks more than the schema can say (distinct names, a parent declared
+    above, percentiles ascending, one level per cut) and reports where each
+    problem is.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> schema = rules_schema()
+    >>> sorted(schema["$defs"]["rules"]["properties"])
+    ['$schema', 'domains', 'else', 'levels', 'segments']
+    >>> schema["$defs"]["operator"]["enum"][:3]
+    ['==', '!=', '<']
+    """
+    name = {"type": "string", "minLength": 1}
+    column = {"type": ["string", "integer"], "description": "Column name or position."}
+    scalar = {"type": ["string", "number", "boolean"]}
+    value = {
+        "description": "A number, a level name or a text value; a list for "
+        "'in' and 'not in'.",
+        "anyOf": [scalar, {"type": "array", "items": scalar, "minItems": 1}],
+    }
+    text = {"type": "string"}
+    bound = {"type": ["number", "null"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "sklearn-mece rules",
+        "description": "An ordered hierarchy of segments: a row goes to the first "
+        "segment whose conditions all hold, every other row to the ELSE segment.",
+        "anyOf": [
+            {"$ref": "#/$defs/rules"},
+            {"type": "array", "items": {"$ref": "#/$defs/segment"}},
+        ],
+        "$defs": {
+            "name": name,
+            "operator": {"enum": list(OPERATORS)},
+            "level": {
+                "description": "Level names, lowest first, and the percentiles "
+                "the cuts are learned at (one fewer than the names).",
+                "anyOf": [
+                    {
+                        "type": "array",
+                        "items": name,
+                        "minItems": 2,
+                        "uniqueItems": True,
+                    },
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": _keyed(
+                            LEVEL_KEYS,
+                            names={
+                                "type": "array",
+                                "items": name,
+                                "minItems": 2,
+                                "uniqueItems": True,
+                            },
+                            percentiles={
+                                "type": "array",
+                                "items": {
+                                    "type": "number",
+                                    "minimum": 0,
+                                    "maximum": 100,
+                                },
+                                "minItems": 1,
+                            },
+                        ),
+                        "anyOf": [
+                            {"required": ["names"]},
+                            {"required": ["percentiles"]},
+                        ],
+                    },
+                ],
+            },
+            "domain": {
+                "description": "The range a column's values should lie in; "
+                "null or a missing side: unbounded.",
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": _keyed(DOMAIN_KEYS, min=bound, max=bound),
+                    },
+                    {"type": "array", "items": bound, "minItems": 2, "maxItems": 2},
+                ],
+            },
+            "condition": {
+                "anyOf": [
+                    {
+                        "type": "array",
+                        "description": "[column, operator, value]",
+                        "prefixItems": [column, {"$ref": "#/$defs/operator"}, value],
+                        "minItems": 3,
+                        "maxItems": 3,
+                    },
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["column", "value"],
+                        "properties": _keyed(
+                            CONDITION_KEYS,
+                            column=column,
+                            op={"$ref": "#/$defs/operator"},
+                            value=value,
+                        ),
+                    },
+                ]
+            },
+            "when": {
+                "anyOf": [
+                    {"type": "array", "items": {"$ref": "#/$defs/condition"}},
+                    {
+                        "type": "object",
+                        "description": "{column: value}, {column: [values]} or "
+                        "{column: [operator, value]}",
+                        "additionalProperties": value,
+                    },
+                    {"type": "null"},
+                ]
+            },
+            "segment": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": _keyed(
+                    SEGMENT_KEYS,
+                    name=name,
+                    when={"$ref": "#/$defs/when"},
+                    parent=name,
+                    description=text,
+                    strategy=text,
+                ),
+            },
+            "else": {
+                "anyOf": [
+                    name,
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name"],
+                        "properties": _keyed(
+                            ELSE_KEYS, name=name, description=text, strategy=text
+                        ),
+                    },
+                ]
+            },
+            "rules": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "$schema": {"type": "string"},
+                    **_keyed(
+                        RULES_KEYS,
+                        levels={
+                            "type": "object",
+                            "additionalProperties": {"$ref": "#/$defs/level"},
+                        },
+                        domains={
+                            "type": "object",
+                            "additionalProperties": {"$ref": "#/$defs/domain"},
+                        },
+                        segments={
+                            "type": "array",
+                            "items": {"$ref": "#/$defs/segment"},
+                        },
+                        **{"else": {"$ref": "#/$defs/else"}},
+                    ),
+                },
+            },
+        },
+    }
