@@ -1,4 +1,5 @@
 """Champion vs challenger: the rule-based preset against a KMeans segmentation.
+============================================================================
 
 Usage::
 

@@ -1,4 +1,5 @@
 """From a transaction log to segments: UCI Online Retail II.
+=========================================================
 
 Usage::
 

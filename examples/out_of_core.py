@@ -1,4 +1,5 @@
 """Segment a parquet dataset larger than the memory you allow, chunk by chunk.
+===========================================================================
 
 Two passes over the files, never more than one chunk in memory:
 

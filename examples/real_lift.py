@@ -1,4 +1,5 @@
 """Observed lift per segment on real data: the Hillstrom e-mail test.
+==================================================================
 
 Usage::
 

@@ -1,4 +1,5 @@
 """Cut points tuned on the incremental outcome, checked on rows the search never saw.
+==================================================================================
 
 Usage::
 

@@ -271,6 +271,11 @@ def thread_limit(n):
     n : int or None
         As in :func:`set_num_threads`.
 
+    Yields
+    ------
+    None
+        Nothing; the limit holds until the block exits.
+
     Examples
     --------
     >>> with thread_limit(1):

@@ -210,7 +210,7 @@ class ClusterSegmenter(SegmentOutputMixin):
         Size limits in rows.
     n_features_in_ : int
         Number of columns seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the columns seen during fit, when X had string column names.
 
     See Also

@@ -390,6 +390,18 @@ class _Result:
 class Comparison(_Result):
     """Result of :func:`compare_segmentations`.
 
+    Parameters
+    ----------
+    names : sequence of str
+        Labels of the two segmentations, stored as the tuple ``names``.
+    crosstab : pandas.DataFrame
+        The rows in each pair of segments, stored as ``crosstab``.
+    champion, challenger : pandas.DataFrame
+        The per-segment tables of each side, stored under the same names.
+    summary : dict
+        The headline numbers, stored as ``summary``; ``n_rows`` and the two
+        agreement indices are read from it.
+
     Attributes
     ----------
     names : tuple of str
@@ -454,6 +466,7 @@ class Comparison(_Result):
         Returns
         -------
         pandas.DataFrame
+            One row per segment of either side, ``side`` first.
         """
         frames = [
             t.reset_index().assign(side=name)
@@ -756,6 +769,16 @@ def compare_segmentations(
 class Migration(_Result):
     """Result of :func:`segment_migration`.
 
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        The transition matrix, stored as ``counts``; ``shares``, ``entries``,
+        ``exits`` and ``segments`` are derived from it.
+    stability_rate : float
+        Share of the ids present in both snapshots that kept their segment.
+    summary : dict
+        The headline numbers, stored as ``summary``.
+
     Attributes
     ----------
     counts : pandas.DataFrame
@@ -901,6 +924,7 @@ class Migration(_Result):
         Returns
         -------
         matplotlib.axes.Axes
+            The Axes drawn on.
         """
         import matplotlib.pyplot as plt
 
@@ -1062,6 +1086,17 @@ def segment_migration(
 # ---------------------------------------------------------------------------------
 class Stability(_Result):
     """Result of :func:`segment_stability`.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-segment table, stored as ``table``; ``fragile_segments`` is
+        read from its ``fragile`` column.
+    per_resample : pandas.DataFrame
+        The change rates per resample, stored as ``per_resample``.
+    summary : dict
+        The headline numbers, stored as ``summary``; ``change_rate`` is read
+        from it.
 
     Attributes
     ----------

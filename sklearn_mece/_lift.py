@@ -132,6 +132,7 @@ def shrink_lift(lift, se):
     Returns
     -------
     shrunk : ndarray of float of shape (n_segments,)
+        The shrunk lifts, in the order of ``lift``.
     mu : float
         The pooled lift (NaN when nothing was shrunk).
     tau2 : float

@@ -29,7 +29,27 @@ class MECEReport:
     All attributes are plain Python ints, dicts, tuples and bools (no numpy or
     pandas objects), so a report can be stored, compared and serialised as is.
     The verdicts (``count_check``, ``mutually_exclusive``, ...) are derived
-    from the counts, so they can never disagree with them.
+    from the counts, so they can never disagree with them. Each parameter is
+    stored as the attribute of the same name.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of rows in the universe.
+    sizes : dict
+        Segment name -> number of rows in it.
+    overlaps : dict
+        ``(a, b)`` -> number of rows in both segments.
+    n_overlapping_rows : int
+        Rows that belong to more than one segment.
+    n_uncovered : int
+        Rows of the universe that belong to no segment.
+    n_outside_universe : int, default=0
+        Rows that belong to a segment but not to the universe.
+    unexpected_labels : tuple, default=()
+        Segment names not in ``expected_labels``.
+    expected_labels : tuple or None, default=None
+        The expected labels, if any.
 
     Attributes
     ----------
@@ -358,7 +378,7 @@ def check_mece(labels=None, *, masks=None, universe=None, expected_labels=None):
         length; pandas masks must share the same index. Nullable booleans
         must not hold missing values.
 
-    universe : int or boolean array-like of shape (n_rows,), default=None
+    universe : int or bool array-like of shape (n_rows,), default=None
         The rows that must be partitioned. A boolean mask selects them among
         the rows of ``labels``/``masks`` (a row outside it that belongs to a
         segment fails the "within universe" check). An int is the universe

@@ -290,7 +290,14 @@ class Condition:
         return cls(*items)
 
     def to_dict(self):
-        """Plain-data form (JSON-ready)."""
+        """Plain-data form (JSON-ready).
+
+        Returns
+        -------
+        dict
+            ``{"column": ..., "op": ..., "value": ...}``; the value is a list
+            for ``in``/``not in``.
+        """
         value = list(self.value) if self.operator.takes_list else self.value
         return {"column": self.column, "op": self.op, "value": value}
 
@@ -399,7 +406,14 @@ class Segment:
         )
 
     def to_dict(self):
-        """Plain-data form (JSON-ready); optional fields only when set."""
+        """Plain-data form (JSON-ready); optional fields only when set.
+
+        Returns
+        -------
+        dict
+            ``name`` and ``when`` (the conditions' :meth:`Condition.to_dict`),
+            then ``parent``, ``description`` and ``strategy`` where set.
+        """
         out = {"name": self.name, "when": [c.to_dict() for c in self.conditions]}
         for key in ("parent", "description", "strategy"):
             if getattr(self, key) is not None:
@@ -496,7 +510,13 @@ class LevelSpec:
         )
 
     def to_dict(self):
-        """Plain-data form (JSON-ready)."""
+        """Plain-data form (JSON-ready).
+
+        Returns
+        -------
+        dict
+            ``names`` and, when declared, ``percentiles`` (lists).
+        """
         out = {"names": list(self.names)}
         if self.percentiles is not None:
             out["percentiles"] = list(self.percentiles)
@@ -515,6 +535,10 @@ class RuleSet:
         Takes every row no segment matched (its conditions must be empty).
     levels : dict of str -> LevelSpec
         Level vocabulary of each thresholded feature named in conditions.
+    domains : dict, optional
+        Column name -> range its values should lie in, ``[min, max]`` or
+        ``{"min": .., "max": ..}`` (``None``: unbounded on that side), stored
+        as ``(min, max)``; see :meth:`from_dict`.
 
     Examples
     --------
@@ -609,7 +633,18 @@ class RuleSet:
         return [*self.segments, self.else_segment]
 
     def parents(self):
-        """Map each segment name to the segment it merges into (ELSE: None)."""
+        """Map each segment name to the segment it merges into (ELSE: None).
+
+        Returns
+        -------
+        dict of str -> str or None
+            Segment name -> name of its parent, ``None`` for the ELSE segment.
+
+        Raises
+        ------
+        ValueError
+            If the parents form a cycle.
+        """
         else_name = self.else_segment.name
         parents = {s.name: s.parent or else_name for s in self.segments}
         parents[else_name] = None
@@ -623,7 +658,13 @@ class RuleSet:
         return parents
 
     def percentiles(self):
-        """``{feature: percentiles}`` for features declaring percentiles."""
+        """``{feature: percentiles}`` for features declaring percentiles.
+
+        Returns
+        -------
+        dict of str -> tuple of float
+            The declared percentiles of each such feature.
+        """
         return {
             name: spec.percentiles
             for name, spec in self.levels.items()
@@ -694,7 +735,14 @@ class RuleSet:
         )
 
     def to_dict(self):
-        """Plain-data form, JSON-ready, accepted by :meth:`from_dict`."""
+        """Plain-data form, JSON-ready, accepted by :meth:`from_dict`.
+
+        Returns
+        -------
+        dict
+            ``levels`` and ``domains`` when declared, ``segments`` and ``else``
+            (a name, or a dict when the ELSE segment has more than a name).
+        """
         out = {}
         if self.levels:
             out["levels"] = {k: v.to_dict() for k, v in self.levels.items()}
@@ -710,7 +758,18 @@ class RuleSet:
         return out
 
     def to_json(self, **kwargs):
-        """JSON text of :meth:`to_dict`."""
+        """JSON text of :meth:`to_dict`.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :func:`json.dumps` (``indent=2``, for example).
+
+        Returns
+        -------
+        str
+            The JSON text, accepted by :meth:`from_json`.
+        """
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
@@ -858,6 +917,23 @@ class RuleSet:
 
         ``closed`` is the thresholder's: ``"left"``, a value equal to a cut is
         in the upper level; ``"right"``, in the lower one.
+
+        Parameters
+        ----------
+        cond : Condition
+            A condition, checked against the levels of these rules.
+        cuts : dict of str -> array, optional
+            Learned cut values (``PercentileThresholder.cuts_``) to print beside
+            a level test.
+        suffix : str, default="_level"
+            Suffix of level columns.
+        closed : {"left", "right"}, default="left"
+            The thresholder's ``closed``.
+
+        Returns
+        -------
+        str
+            The condition in words.
         """
         _check_level_test(cond, self.levels)
         feature = _level_feature(cond.column, self.levels, suffix)
@@ -900,6 +976,7 @@ class RuleSet:
         Returns
         -------
         str
+            One numbered entry per segment, ELSE last, each condition on a line.
 
         Examples
         --------
@@ -1176,6 +1253,7 @@ def load_rules(path):
     Returns
     -------
     RuleSet
+        The rules the file declares.
 
     Raises
     ------
@@ -1511,6 +1589,7 @@ def rules_schema():
     Returns
     -------
     dict
+        The schema as plain data, equal to the shipped file's content.
 
     Examples
     --------

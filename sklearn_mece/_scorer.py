@@ -451,6 +451,7 @@ def robust_unit(mean, center, scale, descending=False):
     mean : array-like of float
         Per-segment means (NaN for a segment without values: 0.5).
     center : float
+        The mean that scores 0.5.
     scale : float
         Positive; ``0`` (a constant column) maps everything to 0.5.
     descending : bool, default=False
@@ -459,6 +460,7 @@ def robust_unit(mean, center, scale, descending=False):
     Returns
     -------
     ndarray of float in (0, 1)
+        One score per segment, in the order of ``mean``.
 
     Examples
     --------
@@ -797,7 +799,7 @@ class SegmentScorer(MECETransformerMixin):
         (:attr:`lift_ci_labels_`).
     n_features_in_ : int
         Number of columns seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the columns seen during fit, when X had string column names.
 
     See Also

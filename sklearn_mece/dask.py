@@ -122,6 +122,7 @@ def exact_percentiles(ddf, percentiles, *, method="linear"):
     Parameters
     ----------
     ddf : dask.dataframe.DataFrame
+        The data, holding the columns named in ``percentiles``.
     percentiles : dict of column -> sequence of float
         Percentiles in ``[0, 100]`` per column.
     method : str, default="linear"
@@ -161,7 +162,9 @@ def sketch_percentiles(ddf, percentiles, *, k=1000):
     Parameters
     ----------
     ddf : dask.dataframe.DataFrame
+        The data, holding the columns named in ``percentiles``.
     percentiles : dict of column -> sequence of float
+        Percentiles in ``[0, 100]`` per column.
     k : int, default=1000
         Sketch parameter.
 
@@ -292,6 +295,7 @@ def transform(estimator, ddf, *, meta=None):
     estimator : fitted estimator or Pipeline
         Anything with ``transform`` (e.g. the preset pipeline).
     ddf : dask.dataframe.DataFrame
+        The rows to transform, with the columns the estimator was fitted on.
     meta : pandas.DataFrame, optional
         Empty frame with the output columns and dtypes; by default it is
         computed by transforming the first rows of ``ddf``.

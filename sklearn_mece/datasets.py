@@ -93,20 +93,22 @@ def make_cart_abandoners(n_users=50_000, random_state=None, *, reference_time=No
     df : pandas.DataFrame of shape (n_users, 10)
         One row per user, with a ``RangeIndex`` and these columns:
 
-        ========================  ================  ==========================
-        column                    dtype             meaning
-        ========================  ================  ==========================
-        ``user_id``               int64             unique user identifier
-        ``avg_order_value``       float64           historical AOV, > 0
-        ``engagement_score``      float64           in [0, 1]
-        ``profitability_score``   float64           in [0, 1]
-        ``days_since_last_order`` int64             >= 0
-        ``cart_items``            int64             items in the cart, >= 1
-        ``cart_value``            float64           value of the cart, > 0
-        ``abandoned_at``          datetime64[ns]    time of the abandonment
-        ``country``               str               one of 5 country codes
-        ``product_category``      str               one of 5 categories
-        ========================  ================  ==========================
+        =========================  ================  ==========================
+        column                     dtype             meaning
+        =========================  ================  ==========================
+        ``user_id``                int64             unique user identifier
+        ``avg_order_value``        float64           historical AOV, > 0
+        ``engagement_score``       float64           in [0, 1]
+        ``profitability_score``    float64           in [0, 1]
+        ``days_since_last_order``  int64             >= 0
+        ``cart_items``             int64             items in the cart, >= 1
+        ``cart_value``             float64           value of the cart, > 0
+        ``abandoned_at``           datetime64[ns]    time of the abandonment
+        ``country``                str               one of 5 country codes
+        ``product_category``       str               one of 5 categories
+        =========================  ================  ==========================
+
+        Every ``abandoned_at`` lies in the 14 days before ``reference_time``.
 
     See Also
     --------

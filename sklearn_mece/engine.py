@@ -188,7 +188,14 @@ class MECESegmentationEngine:
         self.segments = []
 
     def build_pipeline(self):
-        """The unfitted preset pipeline this engine runs."""
+        """The unfitted preset pipeline this engine runs.
+
+        Returns
+        -------
+        pipeline : sklearn.pipeline.Pipeline
+            A new :func:`make_cart_abandoner_pipeline` built from the engine's
+            size limits, scoring weights, columns and ``pipeline_params``.
+        """
         return make_cart_abandoner_pipeline(
             min_size=self.min_segment_size,
             max_size=self.max_segment_size,
@@ -203,6 +210,28 @@ class MECESegmentationEngine:
         The window ends at ``reference_time`` (default: the latest timestamp in
         the data; the generation time for the mock data). A text timestamp
         column (as read from CSV) is parsed with :func:`pandas.to_datetime`.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            One row per user; timestamped when it holds the engine's
+            ``timestamp_column``.
+        reference_time : str, datetime or pandas.Timestamp, optional
+            End of the window (inclusive); ``None``: the latest timestamp in
+            ``data``.
+
+        Returns
+        -------
+        universe : pandas.DataFrame
+            The rows of ``data`` in the window (timestamps parsed), or ``data``
+            itself when it has no ``timestamp_column``.
+
+        Raises
+        ------
+        ValueError
+            If the timestamp column holds values :func:`pandas.to_datetime`
+            cannot parse, or as :func:`sklearn_mece.datasets.select_universe`
+            raises.
         """
         column = self.timestamp_column
         if column in data.columns:

@@ -57,12 +57,14 @@ def to_records(frame, *, index=None):
     Parameters
     ----------
     frame : pandas.DataFrame
+        The table; its column names become the fields (as text).
     index : str, optional
         When given, the index becomes the first field under this name.
 
     Returns
     -------
     list of dict
+        One dict per row, in the frame's order.
 
     Examples
     --------
@@ -492,6 +494,21 @@ def audience_files(segment_names):
     its name with every character outside ``[A-Za-z0-9_-]`` replaced, so that
     no name can leave the folder or clash with another segment's file.
 
+    Parameters
+    ----------
+    segment_names : iterable of str
+        The segment names, in hierarchy order.
+
+    Returns
+    -------
+    dict of str -> str
+        Segment name -> file name.
+
+    Raises
+    ------
+    ValueError
+        If a segment name appears more than once.
+
     Examples
     --------
     >>> audience_files(["High AOV", "../x"])
@@ -513,6 +530,18 @@ def audience_files(segment_names):
 def segment_labels(labels, segment_names):
     """A segment column as names: integer codes (``output="codes"``) are
     turned into the names they stand for; names pass through.
+
+    Parameters
+    ----------
+    labels : array-like or pandas.Series
+        The segment column: integer codes, names or a categorical.
+    segment_names : sequence of str
+        The segment names in code order (code ``i`` is ``segment_names[i]``).
+
+    Returns
+    -------
+    pandas.Series
+        The names, with the index and name of ``labels``.
 
     Raises
     ------

@@ -88,7 +88,21 @@ _NODE_KINDS = frozenset(
 
 
 class UntrustedTypeError(ValueError):
-    """A model file names a type (or a way to build one) :func:`load` refuses."""
+    """A model file names a type (or a way to build one) :func:`load` refuses.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from sklearn_mece import load, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.skops")
+    >>> path = save(FunctionTransformer(abs), path)
+    >>> try:
+    ...     load(path)
+    ... except UntrustedTypeError as exc:
+    ...     print(isinstance(exc, ValueError), "builtins.abs" in str(exc))
+    True True
+    """
 
 
 def _skops_io():

@@ -151,6 +151,7 @@ def policy_value(codes, n_segments, treatment, outcome, contact, *, weights=None
     codes : array-like of int
         Segment code of every row, in ``[0, n_segments)``.
     n_segments : int
+        Number of segments.
     treatment, outcome : array-like
         1 contacted / 0 holdout, and the outcome (a 0/1 conversion or an
         amount); rows with either missing are left out.
@@ -162,6 +163,8 @@ def policy_value(codes, n_segments, treatment, outcome, contact, *, weights=None
     Returns
     -------
     float
+        The incremental outcome per customer; NaN when no row, or no weight,
+        is left.
 
     Examples
     --------
@@ -190,14 +193,23 @@ def qini_area(codes, n_segments, treatment, outcome, ranking, *, weights=None):
 
     Parameters
     ----------
-    codes, n_segments, treatment, outcome, weights
-        As in :func:`policy_value`.
+    codes : array-like of int
+        Segment code of every row, in ``[0, n_segments)``.
+    n_segments : int
+        Number of segments.
+    treatment, outcome : array-like
+        1 contacted / 0 holdout, and the outcome (a 0/1 conversion or an
+        amount); rows with either missing are left out.
     ranking : array-like of float
         Per segment; higher is contacted first.
+    weights : array-like of float, optional
+        A weight per row (a bootstrap's resampling counts).
 
     Returns
     -------
     float
+        The area above the random line; NaN when no row, or no weight, is
+        left.
 
     Examples
     --------
@@ -295,6 +307,7 @@ def pipeline_policy(pipeline, X, *, budget=None):
     codes : ndarray of int
         Each row's segment; ``n_segments - 1`` for a segment unseen at fit.
     n_segments : int
+        The segments learned at fit, plus one for a segment unseen at fit.
     contact : ndarray of bool
         Per segment (a segment unseen at fit is never contacted).
 
@@ -337,6 +350,7 @@ class SegmentationScorer(_MetadataRequester):
     Parameters
     ----------
     kind : {"policy_value", "qini"}, default="policy_value"
+        What the scorer measures: :func:`policy_value` or :func:`qini_area`.
     budget : float in (0, 1], optional
         Policy value only: the largest share of customers contacted.
     require_valid_sizes : bool, default=True
@@ -374,6 +388,12 @@ class SegmentationScorer(_MetadataRequester):
         Returns
         -------
         self
+            The scorer, with its requests updated.
+
+        Raises
+        ------
+        RuntimeError
+            If metadata routing is off.
         """
         if not sklearn.get_config().get("enable_metadata_routing", False):
             raise RuntimeError(
@@ -421,6 +441,7 @@ def policy_value_scorer(*, budget=None, require_valid_sizes=True):
     Returns
     -------
     SegmentationScorer
+        A scorer of kind ``"policy_value"``.
 
     Examples
     --------
@@ -461,6 +482,7 @@ def qini_scorer(*, require_valid_sizes=True):
     Returns
     -------
     SegmentationScorer
+        A scorer of kind ``"qini"``.
 
     Examples
     --------
@@ -542,6 +564,7 @@ def compare_policies(
     alpha : float, default=0.05
         Percentile intervals at ``1 - alpha``.
     random_state : int, optional
+        Seed of the resamples.
 
     Returns
     -------
@@ -656,6 +679,7 @@ def tune_thresholds(
         step whose ``treatment``/``outcome`` column parameters are unset.
         Not modified (clones are fitted).
     X : pandas.DataFrame
+        The customers, one row each, with the columns the pipeline reads.
     treatment, outcome : array-like of shape (n_samples,) or str
         The randomized campaign: 1 contacted / 0 holdout, and the outcome (a
         0/1 conversion or an amount); a str names a column of ``X``.
@@ -686,12 +710,15 @@ def tune_thresholds(
     alpha : float, default=0.05
         Intervals at ``1 - alpha``.
     random_state : int, optional
+        Seed of the held-out split, the folds (``cv`` an int), the sampled
+        candidates and the resamples.
     n_jobs : int, optional
         The search's parallel jobs.
 
     Returns
     -------
     TuningResult
+        The search, the chosen parameters and the policy values compared.
 
     Raises
     ------
@@ -852,6 +879,17 @@ def tune_thresholds(
 
 class TuningResult(_Result):
     """What :func:`tune_thresholds` found.
+
+    Parameters
+    ----------
+    search : GridSearchCV or RandomizedSearchCV
+        The fitted search, stored as ``search_``; ``best_pipeline_``,
+        ``best_params_`` and ``cv_results_`` are read from it.
+    policy_value : pandas.DataFrame
+        The policy values compared, stored as ``policy_value_``.
+    summary : dict
+        Headline numbers, stored as ``summary`` with the chosen parameters
+        added.
 
     Attributes
     ----------

@@ -40,6 +40,17 @@ class SegmentationPipeline(Pipeline):
     DataFrame contract. Everything else is :class:`~sklearn.pipeline.Pipeline`
     (segment size validity is the segment step's alone: nothing to keep in step).
 
+    Parameters
+    ----------
+    steps : list of tuple
+        ``(name, estimator)`` pairs, as in :class:`~sklearn.pipeline.Pipeline`.
+    transform_input : list of str, default=None
+        As in :class:`~sklearn.pipeline.Pipeline`.
+    memory : str or object with the joblib.Memory interface, default=None
+        As in :class:`~sklearn.pipeline.Pipeline`.
+    verbose : bool, default=False
+        As in :class:`~sklearn.pipeline.Pipeline`.
+
     Examples
     --------
     >>> from sklearn_mece import ClusterSegmenter, make_cart_abandoner_pipeline
@@ -61,6 +72,7 @@ class SegmentationPipeline(Pipeline):
         Returns
         -------
         self : SegmentationPipeline
+            The pipeline, its steps configured.
         """
         super().set_output(transform=transform)
         if transform is not None:
@@ -78,6 +90,7 @@ class SegmentationPipeline(Pipeline):
         Returns
         -------
         self : SegmentationPipeline
+            The pipeline, its parameters set.
         """
         super().set_params(**params)
         transform = getattr(self, "_sklearn_output_config", {}).get("transform")
@@ -413,6 +426,8 @@ def describe_pipeline(pipeline):
     Returns
     -------
     str
+        The segment step's rules in words, with the thresholder's cut values
+        when it has learned them.
 
     Examples
     --------

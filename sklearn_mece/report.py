@@ -182,7 +182,21 @@ class PlotDisplay:
         self.artists_ = artists_
 
     def savefig(self, path, **kwargs):
-        """Save the figure (:meth:`matplotlib.figure.Figure.savefig`)."""
+        """Save the figure (:meth:`matplotlib.figure.Figure.savefig`).
+
+        Parameters
+        ----------
+        path : str, path-like or file-like
+            Destination, as ``fname`` of :meth:`matplotlib.figure.Figure.savefig`.
+        **kwargs
+            Passed to :meth:`matplotlib.figure.Figure.savefig` (``dpi``,
+            ``format``, ...).
+
+        Returns
+        -------
+        None
+            What :meth:`matplotlib.figure.Figure.savefig` returns.
+        """
         return self.figure_.savefig(path, **kwargs)
 
     def _repr_png_(self):
@@ -201,11 +215,14 @@ def figure_to_data_uri(fig, *, dpi=110):
     Parameters
     ----------
     fig : matplotlib.figure.Figure or PlotDisplay
+        The figure (of a :class:`PlotDisplay`, its ``figure_``).
     dpi : int, default=110
+        Resolution of the PNG, in dots per inch.
 
     Returns
     -------
     str
+        The URI, the PNG base64-encoded.
 
     Examples
     --------
@@ -1085,6 +1102,17 @@ def display_name(name):
     """A segment name as a marketer reads it: ``"High_AOV_Premium"`` becomes
     ``"High AOV Premium"``.
 
+    Parameters
+    ----------
+    name : object
+        A segment name; its ``str`` is used.
+
+    Returns
+    -------
+    str
+        The name with every underscore as a space, runs of spaces as one and
+        no space at either end.
+
     Examples
     --------
     >>> display_name("Med_AOV_High_Engagement"), display_name(3)
@@ -1533,9 +1561,15 @@ class HTMLReport(str):
     def save(self, path):
         """Write the page to ``path`` (UTF-8); parent folders are created.
 
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file (conventionally ``*.html``).
+
         Returns
         -------
         pathlib.Path
+            The path written.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

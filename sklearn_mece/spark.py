@@ -246,6 +246,7 @@ def exact_percentiles(spark_df, percentiles, *, method="linear"):
     Parameters
     ----------
     spark_df : pyspark.sql.DataFrame
+        The data, holding the columns named in ``percentiles``.
     percentiles : dict of column -> sequence of float
         Percentiles in ``[0, 100]`` per column (numeric or boolean columns).
     method : str, default="linear"
@@ -315,6 +316,7 @@ def approx_percentiles(spark_df, percentiles, *, relative_error=DEFAULT_RELATIVE
     Parameters
     ----------
     spark_df : pyspark.sql.DataFrame
+        The data, holding the columns named in ``percentiles``.
     percentiles : dict of column -> sequence of float
         Percentiles in ``[0, 100]`` per column.
     relative_error : float, default=0.001
@@ -323,6 +325,7 @@ def approx_percentiles(spark_df, percentiles, *, relative_error=DEFAULT_RELATIVE
     Returns
     -------
     dict of column -> ndarray of float64
+        Values of each column at its percentiles, within the rank error.
 
     Raises
     ------
