@@ -41,6 +41,8 @@ def test_the_sdist_ships_the_licence_the_changes_and_the_examples(tmp_path):
         for p in (ROOT / "sklearn_mece" / "templates").glob("*.j2")
     }
     assert {"LICENSE", "CHANGELOG.md", "README.md"} <= names
+    assert {"docs/conf.py", "docs/index.rst", "docs/api.rst"} <= names
+    assert "sklearn_mece/schemas/rules.schema.json" in names
     assert examples and examples <= names
     assert templates and templates <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".skops")]
