@@ -54,6 +54,7 @@ from ._segment_base import SegmentSizeWarning
 from .export import segment_labels
 
 __all__ = [
+    "SCORER_KINDS",
     "SegmentationScorer",
     "TuningResult",
     "compare_policies",
