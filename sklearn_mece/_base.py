@@ -319,7 +319,10 @@ def optional_import(module, *, feature, extra, detail=""):
     Raises
     ------
     ImportError
-        ``"<feature> needs <package>: pip install 'sklearn-mece[<extra>]'..."``.
+        ``"<feature> needs <package>: pip install 'sklearn-mece[<extra>]'..."``
+        when the package is missing; when it is installed but its import
+        fails (a broken install, a missing dependency of its own), a message
+        saying so, with the original error.
 
     Examples
     --------
@@ -336,6 +339,16 @@ def optional_import(module, *, feature, extra, detail=""):
         return importlib.import_module(module)
     except ImportError as exc:
         package = module.split(".")[0]
+        missing = getattr(exc, "name", None)
+        parts = module.split(".")
+        if not isinstance(exc, ModuleNotFoundError) or missing not in {
+            ".".join(parts[:i]) for i in range(1, len(parts) + 1)
+        }:
+            # installed, but its own import failed: installing again won't help
+            raise ImportError(
+                f"{feature} needs {package}, which is installed but failed to "
+                f"import: {exc}"
+            ) from exc
         raise ImportError(
             f"{feature} needs {package}: pip install 'sklearn-mece[{extra}]'"
             f"{' ' + detail if detail else ''}."

@@ -926,7 +926,11 @@ class Migration(_Result):
         matplotlib.axes.Axes
             The Axes drawn on.
         """
-        import matplotlib.pyplot as plt
+        from ._base import optional_import
+
+        plt = optional_import(
+            "matplotlib.pyplot", feature="Drawing plots", extra="plot"
+        )
 
         matrix = self.shares if normalize else self.counts
         if ax is None:

@@ -81,7 +81,6 @@ MAX_RULES_FILE_BYTES = 1 << 20
 #: of rules files (:func:`rules_schema`).
 RULES_KEYS = ("levels", "domains", "segments", "else")
 SEGMENT_KEYS = ("name", "when", "parent", "description", "strategy")
-ELSE_KEYS = ("name", "description", "strategy")
 LEVEL_KEYS = ("names", "percentiles")
 CONDITION_KEYS = ("column", "op", "value")
 DOMAIN_KEYS = ("min", "max")
@@ -268,7 +267,20 @@ class Condition:
 
     @classmethod
     def from_obj(cls, obj):
-        """Build from ``[column, op, value]`` or ``{"column", "op", "value"}``."""
+        """Build from ``[column, op, value]`` or ``{"column", "op", "value"}``.
+
+        Parameters
+        ----------
+        obj : list, tuple, dict or Condition
+            ``[column, op, value]``, or a dict with ``column``, ``value`` and
+            optionally ``op`` (``"=="`` by default); a Condition is returned
+            as it is.
+
+        Returns
+        -------
+        Condition
+            The validated condition.
+        """
         if isinstance(obj, Condition):
             return obj
         if isinstance(obj, Mapping):
@@ -387,7 +399,19 @@ class Segment:
 
     @classmethod
     def from_obj(cls, obj):
-        """Build from a dict with ``name``, ``when`` and optional fields."""
+        """Build from a dict with ``name``, ``when`` and optional fields.
+
+        Parameters
+        ----------
+        obj : dict or Segment
+            ``name`` (required), ``when``, ``parent``, ``description``,
+            ``strategy``; a Segment is returned as it is.
+
+        Returns
+        -------
+        Segment
+            The validated segment.
+        """
         if isinstance(obj, Segment):
             return obj
         obj = _as_mapping(obj, "A segment", expected="a dict with at least 'name'")
@@ -482,7 +506,20 @@ class LevelSpec:
 
     @classmethod
     def from_obj(cls, obj):
-        """From a list of names, or ``{"names": [...], "percentiles": [...]}``."""
+        """From a list of names, or ``{"names": [...], "percentiles": [...]}``.
+
+        Parameters
+        ----------
+        obj : list, dict or LevelSpec
+            Level names (lowest first), or a dict with ``names`` and/or
+            ``percentiles`` (names default to ``low``/``medium``/``high`` and
+            the like); a LevelSpec is returned as it is.
+
+        Returns
+        -------
+        LevelSpec
+            The validated declaration.
+        """
         if isinstance(obj, LevelSpec):
             return obj
         if isinstance(obj, Mapping):
@@ -719,6 +756,11 @@ class RuleSet:
                 f"{type(data).__name__}."
             )
         # "$schema": where an editor finds the JSON Schema of the file
+        if "$schema" in data and not isinstance(data["$schema"], str):
+            raise TypeError(
+                "'$schema' must be a string (where the rules' JSON Schema is), "
+                f"got {_kind(data['$schema'])}."
+            )
         unknown = sorted(
             (k for k in data if k not in (*RULES_KEYS, "$schema")), key=str
         )
@@ -778,6 +820,16 @@ class RuleSet:
 
         Malformed JSON (including nesting too deep to parse, and a key given
         twice in one object) raises a ``ValueError``.
+
+        Parameters
+        ----------
+        text : str
+            JSON text of :meth:`to_dict`'s form.
+
+        Returns
+        -------
+        RuleSet
+            The rules it declares.
         """
         return cls.from_dict(_parse_json(text))
 
@@ -1581,10 +1633,14 @@ def rules_schema():
     accepts), and shipped as ``sklearn_mece/schemas/rules.schema.json``; a
     test keeps the two equal. An editor given the file (``"$schema"`` in a
     JSON rules file, or the editor's settings) underlines a misspelt key, an
-    unknown operator or a missing name as it is typed. :func:`load_rules`
-    checks more than the schema can say (distinct names, a parent declared
-    above, percentiles ascending, one level per cut) and reports where each
-    problem is.
+    unknown operator or a missing name as it is typed. What the schema
+    accepts, :func:`load_rules` accepts, except what a schema cannot say:
+    distinct names, a parent declared above, percentiles ascending and one
+    fewer than the names, a domain's min not above its max, a column position
+    written ``1.0``, a number too large for a float; :func:`load_rules`
+    reports where each problem is. Regenerate the shipped file with
+    ``python -c "import json, sklearn_mece as m; print(json.dumps(m.rules_schema(),
+    indent=2))" > sklearn_mece/schemas/rules.schema.json``.
 
     Returns
     -------
@@ -1600,15 +1656,37 @@ def rules_schema():
     ['==', '!=', '<']
     """
     name = {"type": "string", "minLength": 1}
-    column = {"type": ["string", "integer"], "description": "Column name or position."}
-    scalar = {"type": ["string", "number", "boolean"]}
-    value = {
-        "description": "A number, a level name or a text value; a list for "
-        "'in' and 'not in'.",
-        "anyOf": [scalar, {"type": "array", "items": scalar, "minItems": 1}],
+    optional_name = {"anyOf": [name, {"type": "null"}]}
+    column = {
+        "description": "Column name, or position for arrays.",
+        "anyOf": [name, {"type": "integer", "minimum": 0}],
     }
-    text = {"type": "string"}
+    scalar = {
+        "description": "A number, a level name or a text value.",
+        "type": ["string", "number"],
+    }
+    values = {"type": "array", "items": scalar}
+    list_ops = [op for op, o in OPERATORS.items() if o.takes_list]
+    scalar_ops = [op for op, o in OPERATORS.items() if not o.takes_list]
+
+    def operation(ops, operand):
+        return {
+            "type": "array",
+            "prefixItems": [{"enum": ops}, operand],
+            "minItems": 2,
+            "maxItems": 2,
+        }
+
+    text = {"type": ["string", "null"]}
     bound = {"type": ["number", "null"]}
+    nothing = {
+        "description": "The ELSE segment has no conditions and no parent.",
+        "anyOf": [
+            {"type": "null"},
+            {"type": "array", "maxItems": 0},
+            {"type": "object", "maxProperties": 0},
+        ],
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "sklearn-mece rules",
@@ -1637,24 +1715,40 @@ def rules_schema():
                         "properties": _keyed(
                             LEVEL_KEYS,
                             names={
-                                "type": "array",
-                                "items": name,
-                                "minItems": 2,
-                                "uniqueItems": True,
+                                "anyOf": [
+                                    {
+                                        "type": "array",
+                                        "items": name,
+                                        "minItems": 2,
+                                        "uniqueItems": True,
+                                    },
+                                    {"type": "null"},
+                                ]
                             },
                             percentiles={
-                                "type": "array",
-                                "items": {
-                                    "type": "number",
-                                    "minimum": 0,
-                                    "maximum": 100,
-                                },
-                                "minItems": 1,
+                                "anyOf": [
+                                    {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "number",
+                                            "minimum": 0,
+                                            "maximum": 100,
+                                        },
+                                        "minItems": 1,
+                                    },
+                                    {"type": "null"},
+                                ]
                             },
                         ),
                         "anyOf": [
-                            {"required": ["names"]},
-                            {"required": ["percentiles"]},
+                            {
+                                "required": ["names"],
+                                "properties": {"names": {"type": "array"}},
+                            },
+                            {
+                                "required": ["percentiles"],
+                                "properties": {"percentiles": {"type": "array"}},
+                            },
                         ],
                     },
                 ],
@@ -1675,8 +1769,15 @@ def rules_schema():
                 "anyOf": [
                     {
                         "type": "array",
-                        "description": "[column, operator, value]",
-                        "prefixItems": [column, {"$ref": "#/$defs/operator"}, value],
+                        "description": "[column, operator, value]; 'in' and "
+                        "'not in' take a list of values",
+                        "prefixItems": [column, {"enum": scalar_ops}, scalar],
+                        "minItems": 3,
+                        "maxItems": 3,
+                    },
+                    {
+                        "type": "array",
+                        "prefixItems": [column, {"enum": list_ops}, values],
                         "minItems": 3,
                         "maxItems": 3,
                     },
@@ -1688,8 +1789,14 @@ def rules_schema():
                             CONDITION_KEYS,
                             column=column,
                             op={"$ref": "#/$defs/operator"},
-                            value=value,
+                            value={"anyOf": [scalar, values]},
                         ),
+                        "if": {
+                            "required": ["op"],
+                            "properties": {"op": {"enum": list_ops}},
+                        },
+                        "then": {"properties": {"value": values}},
+                        "else": {"properties": {"value": scalar}},
                     },
                 ]
             },
@@ -1700,7 +1807,20 @@ def rules_schema():
                         "type": "object",
                         "description": "{column: value}, {column: [values]} or "
                         "{column: [operator, value]}",
-                        "additionalProperties": value,
+                        "propertyNames": {"minLength": 1},
+                        "additionalProperties": {
+                            "anyOf": [
+                                scalar,
+                                operation(scalar_ops, scalar),
+                                operation(list_ops, values),
+                                {
+                                    # a list of values (not read as
+                                    # [operator, value])
+                                    **values,
+                                    "not": operation(list(OPERATORS), {}),
+                                },
+                            ]
+                        },
                     },
                     {"type": "null"},
                 ]
@@ -1713,7 +1833,7 @@ def rules_schema():
                     SEGMENT_KEYS,
                     name=name,
                     when={"$ref": "#/$defs/when"},
-                    parent=name,
+                    parent=optional_name,
                     description=text,
                     strategy=text,
                 ),
@@ -1726,7 +1846,12 @@ def rules_schema():
                         "additionalProperties": False,
                         "required": ["name"],
                         "properties": _keyed(
-                            ELSE_KEYS, name=name, description=text, strategy=text
+                            SEGMENT_KEYS,
+                            name=name,
+                            when=nothing,
+                            parent={"type": "null"},
+                            description=text,
+                            strategy=text,
                         ),
                     },
                 ]
@@ -1740,10 +1865,12 @@ def rules_schema():
                         RULES_KEYS,
                         levels={
                             "type": "object",
+                            "propertyNames": {"minLength": 1},
                             "additionalProperties": {"$ref": "#/$defs/level"},
                         },
                         domains={
                             "type": "object",
+                            "propertyNames": {"minLength": 1},
                             "additionalProperties": {"$ref": "#/$defs/domain"},
                         },
                         segments={

@@ -279,8 +279,9 @@ def tier_colors(tiers, *, order=None):
     >>> lightness == sorted(lightness)
     True
     """
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
+    matplotlib = optional_import("matplotlib", feature="Tier colours", extra="plot")
+    colors = optional_import("matplotlib.colors", feature="Tier colours", extra="plot")
+    colormaps, to_hex = matplotlib.colormaps, colors.to_hex
 
     present = [t for t in pd.unique(pd.Series(list(tiers), dtype=object).dropna())]
     if order is None:

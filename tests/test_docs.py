@@ -14,6 +14,7 @@ from test_docstrings import PUBLIC_MODULES
 def test_the_api_reference_lists_every_public_name():
     text = (ROOT / "docs" / "api.rst").read_text(encoding="utf-8")
     listed = set(re.findall(r"^   (\S+)$", text, re.MULTILINE))
+    listed |= set(re.findall(r"^\.\. data:: sklearn_mece\.(\S+)$", text, re.MULTILINE))
     package = importlib.import_module("sklearn_mece")
     missing = []
     for module_name in PUBLIC_MODULES:

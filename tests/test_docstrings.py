@@ -61,6 +61,8 @@ def _public_names():
             names[path] = False
             if inspect.isclass(obj):
                 for attr, value in vars(obj).items():
+                    if isinstance(value, classmethod | staticmethod):
+                        value = value.__func__  # from_dict and the like
                     if attr.startswith("_") or not callable(value):
                         continue
                     if getattr(value, "__module__", "").startswith("sklearn_mece"):

@@ -86,3 +86,45 @@ print("exit", code)
         "Drawing plots needs matplotlib: pip install &#39;sklearn-mece[plot]&#39;"
         in page
     )
+
+
+def test_install_hints_only_for_what_is_missing(tmp_path, monkeypatch):
+    """A missing optional package gets the pip hint; an installed one whose
+    own import fails gets its error, not advice to install it again."""
+    from sklearn_mece._base import optional_import
+
+    with pytest.raises(ImportError, match=r"pip install 'sklearn-mece\[wings\]'"):
+        optional_import("no_such_package.sub", feature="Flying", extra="wings")
+    (tmp_path / "broken_pkg").mkdir()
+    (tmp_path / "broken_pkg" / "__init__.py").write_text(
+        "import a_dependency_it_lacks\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match="installed but failed to import") as err:
+        optional_import("broken_pkg", feature="Flying", extra="wings")
+    assert "a_dependency_it_lacks" in str(err.value)
+    assert "pip install" not in str(err.value)
+
+
+def test_every_plot_entry_point_says_how_to_get_matplotlib(monkeypatch):
+    import pandas as pd
+
+    from sklearn_mece import make_cart_abandoner_pipeline, segment_migration
+    from sklearn_mece.datasets import make_cart_abandoners
+    from sklearn_mece.report import plot_sizes, plots_unavailable, tier_colors
+
+    before = make_cart_abandoners(600, random_state=0)
+    after = make_cart_abandoners(600, random_state=1)
+    pipe = make_cart_abandoner_pipeline(min_size=0).fit(before)
+    migration = segment_migration(pipe, before, after, id_col="user_id", fit=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    for name in [m for m in sys.modules if m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    hint = r"pip install 'sklearn-mece\[plot\]'"
+    assert "pip install 'sklearn-mece[plot]'" in plots_unavailable()
+    with pytest.raises(ImportError, match=hint):
+        tier_colors(["Tier 1"])
+    with pytest.raises(ImportError, match=hint):
+        plot_sizes(pd.DataFrame({"size": [1]}, index=["A"]))
+    with pytest.raises(ImportError, match=hint):
+        migration.plot()

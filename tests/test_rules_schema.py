@@ -111,3 +111,64 @@ def test_invalid_rules_fail_the_schema_and_load_rules_says_where(
         load_rules(_write(tmp_path, rules))
     message = str(error.value)
     assert where in message, message
+
+
+def _segment(**fields):
+    return {"segments": [{"name": "A", **fields}], "else": "Other"}
+
+
+# each: does load_rules accept it? The schema must say the same (found by a
+# review that probed the first version of the schema with these)
+AGREE = {
+    "shorthand [in, list]": (_segment(when={"c": ["in", ["web", "app"]]}), True),
+    "shorthand [not in, list]": (_segment(when={"c": ["not in", ["web"]]}), True),
+    "shorthand [in, scalar]": (_segment(when={"c": ["in", "web"]}), False),
+    "shorthand [<=, number]": (_segment(when={"days": ["<=", 30]}), True),
+    "shorthand list of values": (_segment(when={"c": ["web", "app"]}), True),
+    "shorthand empty list": (_segment(when={"c": []}), True),
+    "in an empty list": (_segment(when=[["c", "in", []]]), True),
+    "a boolean value": (_segment(when=[["flag", "==", True]]), False),
+    "a boolean in the shorthand": (_segment(when={"flag": True}), False),
+    "an empty column name": (_segment(when=[["", "<=", 3]]), False),
+    "a column position": (_segment(when=[[1, "<=", 3]]), True),
+    "a list for ==": (_segment(when=[{"column": "c", "value": ["a", "b"]}]), False),
+    "a list for in, dict form": (
+        _segment(when=[{"column": "c", "op": "in", "value": ["a"]}]),
+        True,
+    ),
+    "a scalar for in, dict form": (
+        _segment(when=[{"column": "c", "op": "in", "value": "a"}]),
+        False,
+    ),
+    "null parent and description": (
+        _segment(when=[["x", "<=", 1]], parent=None, description=None),
+        True,
+    ),
+    "else with empty when and null parent": (
+        {"segments": [], "else": {"name": "R", "when": [], "parent": None}},
+        True,
+    ),
+    "else with conditions": (
+        {"segments": [], "else": {"name": "R", "when": [["x", "==", 1]]}},
+        False,
+    ),
+    "null names beside percentiles": (
+        {"levels": {"x": {"names": None, "percentiles": [50]}}, "segments": []},
+        True,
+    ),
+    "a non-string $schema": ({"$schema": 1, "segments": []}, False),
+    "an empty feature name": ({"levels": {"": ["a", "b"]}, "segments": []}, False),
+}
+
+
+@pytest.mark.parametrize("name", list(AGREE))
+def test_the_schema_and_the_loader_agree(validator, tmp_path, name):
+    rules, loads = AGREE[name]
+    assert (not list(validator.iter_errors(rules))) is loads, "the schema disagrees"
+    if loads:
+        ruleset = load_rules(_write(tmp_path, rules))
+        # what the rule model writes back is valid against the schema too
+        assert list(validator.iter_errors(json.loads(ruleset.to_json()))) == []
+    else:
+        with pytest.raises(ValueError):
+            load_rules(_write(tmp_path, rules))
