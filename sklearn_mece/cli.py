@@ -47,6 +47,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._base import optional_import
 from ._lift import SIMULATED_LIFT_TEXT, simulated_segments
 from ._pipeline import find_steps, segment_step, segment_steps
 from ._scorer import LIFT_COLUMN_PARAMS, dimension_names, input_columns, input_params
@@ -110,6 +111,7 @@ def read_table(path):
         raise CLIError(f"cannot read {str(path)!r}: no such file")
     try:
         if kind == "parquet":
+            optional_import("pyarrow", feature="Reading parquet", extra="parquet")
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")

@@ -806,8 +806,7 @@ def plot_lift(report, *, ax=None):
     >>> [t.get_text() for t in display.artists_["labels"]]
     ['+5.00 [+2.00, +8.00]', '-1.00 [-4.00, +2.00]']
     """
-    needed = ("lift_observed", "lift_ci_low", "lift_ci_high")
-    if not all(c in report for c in needed) or report["lift_observed"].isna().all():
+    if not _has_observed_lift(report):
         return None
     scale, unit = _lift_scale(report)
     lift = report["lift_observed"].to_numpy(dtype=float) * scale
@@ -1450,8 +1449,7 @@ def html_report(
     migration = _migration(pipeline, previous, X_out, id_col)
     missing = plots_unavailable()
     plots = [] if missing is None else [{"note": missing}]
-    if missing is None:
-        plots += _plots(pipeline, seg, scorer, report, X_out, migration)
+    plots += _plots(pipeline, seg, scorer, report, X_out, migration, draw=not missing)
     describe = getattr(seg, "describe", None)
     rules_text = None
     if describe is not None:
@@ -1502,37 +1500,48 @@ def html_report(
     )
 
 
-def _plots(pipeline, seg, scorer, report, X_out, migration):
-    """The report's plots as the template's images (or notes)."""
-    has_scorer = scorer is not None
-    plots = [
-        _img(
-            plot_sizes(
-                report,
-                min_size=getattr(seg, "min_size_", None),
-                max_size=getattr(seg, "max_size_", None),
-                tier_order=getattr(scorer, "tier_names_", None),
-            ),
-            "segment sizes",
-        )
-    ]
-    score_fig = plot_scores(report)
-    plots.append(
-        _img(score_fig, "scores by dimension")
-        if score_fig is not None
-        else {
-            "note": "No scorer in this pipeline: scores by dimension are not available."
-        }
-    )
-    plots.append(_img(plot_cuts(pipeline, X_out), "cuts on feature distributions"))
-    if migration is not None:
+def _has_observed_lift(report):
+    """Whether the report holds an observed lift with its interval."""
+    needed = ("lift_observed", "lift_ci_low", "lift_ci_high")
+    return all(c in report for c in needed) and not report["lift_observed"].isna().all()
+
+
+def _plots(pipeline, seg, scorer, report, X_out, migration, *, draw=True):
+    """The report's plots as the template's images, and the notes that stand
+    in for a plot with nothing to show (kept when ``draw`` is False: no
+    matplotlib, no images)."""
+    plots = []
+    if draw:
         plots.append(
-            _img(plot_migration(migration), "where each segment's customers went")
+            _img(
+                plot_sizes(
+                    report,
+                    min_size=getattr(seg, "min_size_", None),
+                    max_size=getattr(seg, "max_size_", None),
+                    tier_order=getattr(scorer, "tier_names_", None),
+                ),
+                "segment sizes",
+            )
         )
-    lift_fig = plot_lift(report)
-    if lift_fig is not None:
-        plots.append(_img(lift_fig, "observed lift per segment"))
-    elif has_scorer:
+    if any(d in report for d in SCORE_DIMENSIONS):
+        if draw:
+            plots.append(_img(plot_scores(report), "scores by dimension"))
+    else:
+        plots.append(
+            {
+                "note": "No scorer in this pipeline: scores by dimension are not available."
+            }
+        )
+    if draw:
+        plots.append(_img(plot_cuts(pipeline, X_out), "cuts on feature distributions"))
+        if migration is not None:
+            plots.append(
+                _img(plot_migration(migration), "where each segment's customers went")
+            )
+    if _has_observed_lift(report):
+        if draw:
+            plots.append(_img(plot_lift(report), "observed lift per segment"))
+    elif scorer is not None:
         plots.append(
             {
                 "note": "No observed lift: fit the scorer with",

@@ -86,6 +86,8 @@ print("exit", code)
         "Drawing plots needs matplotlib: pip install &#39;sklearn-mece[plot]&#39;"
         in page
     )
+    # the notes that stand for a plot with nothing to show stay
+    assert "No observed lift: fit the scorer with" in page
 
 
 def test_install_hints_only_for_what_is_missing(tmp_path, monkeypatch):
@@ -128,3 +130,15 @@ def test_every_plot_entry_point_says_how_to_get_matplotlib(monkeypatch):
         plot_sizes(pd.DataFrame({"size": [1]}, index=["A"]))
     with pytest.raises(ImportError, match=hint):
         migration.plot()
+
+
+def test_a_parquet_input_without_pyarrow_says_how_to_read_it(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
+    from sklearn_mece.cli import CLIError, read_table
+    from sklearn_mece.datasets import make_cart_abandoners
+
+    path = tmp_path / "users.parquet"
+    make_cart_abandoners(100, random_state=0).to_parquet(path)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(CLIError, match=r"pip install 'sklearn-mece\[parquet\]'"):
+        read_table(path)
