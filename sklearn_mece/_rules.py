@@ -1687,6 +1687,19 @@ def rules_schema():
             {"type": "object", "maxProperties": 0},
         ],
     }
+    segment = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": _keyed(
+            SEGMENT_KEYS,
+            name=name,
+            when={"$ref": "#/$defs/when"},
+            parent=optional_name,
+            description=text,
+            strategy=text,
+        ),
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "sklearn-mece rules",
@@ -1825,34 +1838,18 @@ def rules_schema():
                     {"type": "null"},
                 ]
             },
-            "segment": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name"],
-                "properties": _keyed(
-                    SEGMENT_KEYS,
-                    name=name,
-                    when={"$ref": "#/$defs/when"},
-                    parent=optional_name,
-                    description=text,
-                    strategy=text,
-                ),
-            },
+            "segment": segment,
             "else": {
                 "anyOf": [
                     name,
                     {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["name"],
-                        "properties": _keyed(
-                            SEGMENT_KEYS,
-                            name=name,
-                            when=nothing,
-                            parent={"type": "null"},
-                            description=text,
-                            strategy=text,
-                        ),
+                        **segment,
+                        # the same keys: no conditions and no parent
+                        "properties": {
+                            **segment["properties"],
+                            "when": nothing,
+                            "parent": {"type": "null"},
+                        },
                     },
                 ]
             },

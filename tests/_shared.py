@@ -69,3 +69,23 @@ def run_python(args, *, cwd, timeout):
         f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     )
     return result.stdout
+
+
+def load_example(name):
+    """``examples/<name>.py`` as a module, as ``python examples/<name>.py``
+    would run it: with ``examples/`` importable (an example may import
+    another, as tune_thresholds imports real_lift)."""
+    import importlib.util
+    import sys
+
+    folder = str(ROOT / "examples")
+    spec = importlib.util.spec_from_file_location(
+        f"example_{name}", ROOT / "examples" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    return module

@@ -17,7 +17,6 @@ google-chrome found on the PATH; without one (or without the ``playwright``
 package) the tests skip. ``.ci/run`` installs Debian's ``chromium``.
 """
 
-import importlib.util
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _shared import HILLSTROM, ROOT, run_python
+from _shared import HILLSTROM, ROOT, load_example, run_python
 
 pytestmark = pytest.mark.browser
 
@@ -99,11 +98,7 @@ def hillstrom_report(folder):
     lift of e-mail on visits (features as in ``examples/real_lift.py``)."""
     if not HILLSTROM.is_file():
         pytest.skip(f"Hillstrom data not available at {HILLSTROM}")
-    spec = importlib.util.spec_from_file_location(
-        "real_lift", ROOT / "examples" / "real_lift.py"
-    )
-    real_lift = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(real_lift)
+    real_lift = load_example("real_lift")
     features = folder.parent / "hillstrom-features.csv"
     real_lift.hillstrom_features(pd.read_csv(HILLSTROM)).to_csv(features, index=False)
     _cli(

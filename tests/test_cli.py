@@ -1,6 +1,5 @@
 """The command line end to end, in a temporary folder."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _shared import HILLSTROM, ROOT
+from _shared import HILLSTROM, ROOT, load_example
 
 from sklearn_mece.cli import main
 from sklearn_mece.datasets import make_cart_abandoners
@@ -372,11 +371,7 @@ def test_console_entry_exit_code(tmp_path):
 
 @pytest.mark.skipif(not HILLSTROM.is_file(), reason="Hillstrom data not available")
 def test_hillstrom_example(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "real_lift", ROOT / "examples" / "real_lift.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("real_lift")
     assert module.main([str(HILLSTROM)]) == 0
     out = capsys.readouterr().out
     assert "64,000 customers" in out and "21,306 randomized control" in out

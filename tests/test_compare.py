@@ -388,13 +388,9 @@ def test_stability_errors(data):
 
 
 def test_champion_challenger_example_runs(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
+    from _shared import load_example
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "champion_challenger.py"
-    spec = importlib.util.spec_from_file_location("champion_challenger", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("champion_challenger")
     comparison = module.main(
         [
             "--n-users",

@@ -799,13 +799,9 @@ def test_cart_value_counts_only_cart_events_after_the_last_purchase(events):
     not ONLINE_RETAIL.is_file(), reason="Online Retail II not available"
 )
 def test_from_transactions_example(capsys, tmp_path):
-    import importlib.util
+    from _shared import load_example
 
-    spec = importlib.util.spec_from_file_location(
-        "from_transactions", ROOT / "examples" / "from_transactions.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("from_transactions")
     module.main([str(ONLINE_RETAIL), "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert (

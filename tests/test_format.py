@@ -1,12 +1,10 @@
 """Number formats of the report and the command line, and the incremental
 outcome (lift x size) against an independent computation."""
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
-from _shared import HILLSTROM, ROOT
+from _shared import HILLSTROM, load_example
 
 from sklearn_mece._format import (
     format_count,
@@ -85,11 +83,7 @@ def test_incremental_visits_on_hillstrom_match_an_independent_computation():
 
     from sklearn_mece import make_cart_abandoner_pipeline, segment_report
 
-    spec = importlib.util.spec_from_file_location(
-        "real_lift", ROOT / "examples" / "real_lift.py"
-    )
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_example("real_lift")
     X = example.hillstrom_features(pd.read_csv(HILLSTROM))
     pipe = make_cart_abandoner_pipeline(
         min_size=500,

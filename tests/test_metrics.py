@@ -351,27 +351,13 @@ def test_policies_are_compared_on_the_same_resamples():
 
 
 def test_the_hillstrom_example_compares_on_untouched_rows_with_intervals(capsys):
-    import importlib.util
-
-    from _shared import HILLSTROM, ROOT
+    from _shared import HILLSTROM, load_example
 
     if not HILLSTROM.is_file():
         pytest.skip(f"the Hillstrom data is not at {HILLSTROM}")
-    sys_path = str(ROOT / "examples")
-    import sys
-
-    sys.path.insert(0, sys_path)
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "tune_thresholds_example", ROOT / "examples" / "tune_thresholds.py"
-        )
-        example = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(example)
-        table = example.main(
-            [str(HILLSTROM), "--cv", "2", "--n-bootstrap", "100", "--budget", "0.3"]
-        )
-    finally:
-        sys.path.remove(sys_path)
+    table = load_example("tune_thresholds").main(
+        [str(HILLSTROM), "--cv", "2", "--n-bootstrap", "100", "--budget", "0.3"]
+    )
     printed = capsys.readouterr().out
     assert "untouched test rows" in printed and "95 % interval" in printed
     seed = "seed (40/75, 40/70, 70)"
