@@ -40,6 +40,14 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-mece {version}"
+# straight quotes: a default such as default="left" stays valid Python when
+# copied from a page
+smartquotes = False
+# where the site is published (Read the Docs, from .readthedocs.yaml): the
+# canonical address of every page, and what each estimator's diagram links to
+html_baseurl = (
+    f"{sklearn_mece._version.DOCS_URL}/en/{sklearn_mece._version.docs_version()}/"
+)
 html_theme_options = {"navigation_with_keys": False}
 
 

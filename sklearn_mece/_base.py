@@ -31,6 +31,7 @@ from ._compat import (
     frame_from_arrays,
     validate_data,
 )
+from ._version import DOCS_URL, docs_version
 
 
 def _package_version():
@@ -487,7 +488,28 @@ def _is_fitted_attribute(name):
     return name.endswith("_") and not name.startswith("__")
 
 
-class MECETransformerMixin(TransformerMixin, BaseEstimator):
+class DocLinkMixin:
+    """Link an estimator's HTML diagram to its API page in this package's docs.
+
+    scikit-learn's diagram shows a "?" link per estimator built from
+    ``_doc_link_module`` and ``_doc_link_template`` (otherwise it links to
+    scikit-learn's pages, or nowhere). The page name is the class's public
+    path: its module up to the first private part, then its name
+    (``sklearn_mece._thresholder.PercentileThresholder`` is documented as
+    ``sklearn_mece.PercentileThresholder``, ``sklearn_mece.presets.
+    SegmentationPipeline`` under its own name), which is how ``docs/api.rst``
+    lists them (a test checks that every estimator's page is listed there). A
+    subclass defined outside the package gets no link, as in scikit-learn.
+    """
+
+    _doc_link_module = "sklearn_mece"
+    _doc_link_template = (
+        f"{DOCS_URL}/en/{docs_version()}/generated/"
+        "{estimator_module}.{estimator_name}.html"
+    )
+
+
+class MECETransformerMixin(DocLinkMixin, TransformerMixin, BaseEstimator):
     """Base class holding the column contract shared by every estimator.
 
     Subclasses call :meth:`_validate_input` at the top of every public method,

@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 from sklearn.pipeline import Pipeline
 
+from ._base import DocLinkMixin
 from ._pipeline import find_steps, segment_step
 from ._rules import RuleSet, _rule_features, load_rules
 from ._scorer import SCORE_INPUTS, SegmentScorer
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 
-class SegmentationPipeline(Pipeline):
+class SegmentationPipeline(DocLinkMixin, Pipeline):
     """A Pipeline whose output container also applies to steps set later.
 
     scikit-learn's :class:`~sklearn.pipeline.Pipeline` forgets

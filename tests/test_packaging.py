@@ -10,6 +10,7 @@ import pytest
 from _shared import ROOT
 
 import sklearn_mece
+from sklearn_mece._version import DOCS_URL
 
 
 def test_the_sdist_ships_the_licence_the_changes_and_the_examples(tmp_path):
@@ -33,6 +34,12 @@ def test_the_sdist_ships_the_licence_the_changes_and_the_examples(tmp_path):
     (sdist,) = tmp_path.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+        (pkg_info,) = [
+            m
+            for m in archive.getmembers()
+            if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")
+        ]
+        metadata = archive.extractfile(pkg_info).read().decode("utf-8")
     examples = {
         p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*.py")
     }
@@ -41,7 +48,15 @@ def test_the_sdist_ships_the_licence_the_changes_and_the_examples(tmp_path):
         for p in (ROOT / "sklearn_mece" / "templates").glob("*.j2")
     }
     assert {"LICENSE", "CHANGELOG.md", "README.md"} <= names
-    assert {"docs/conf.py", "docs/index.rst", "docs/api.rst"} <= names
+    assert {
+        "docs/conf.py",
+        "docs/index.rst",
+        "docs/api.rst",
+        ".readthedocs.yaml",
+    } <= names
+    # the project URLs a package index shows: the published documentation
+    assert f"Project-URL: Documentation, {DOCS_URL}/en/stable/" in metadata
+    assert f"Project-URL: Changelog, {DOCS_URL}/en/stable/changelog.html" in metadata
     assert "sklearn_mece/schemas/rules.schema.json" in names
     assert examples and examples <= names
     assert templates and templates <= names
