@@ -4,6 +4,8 @@ Build: ``python -m sphinx -W -b html docs docs/_build/html`` (CI runs it with
 warnings as errors).
 """
 
+import os
+
 import sklearn_mece
 
 project = "sklearn-mece"
@@ -40,13 +42,17 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-mece {version}"
-# straight quotes: a default such as default="left" stays valid Python when
-# copied from a page
+# straight quotes, as in the docstrings: the diagram's link to each parameter
+# (recent scikit-learn) finds the text `name` then `type, default="..."` on the
+# page, which curly quotes would not match (.ci/run checks every such link);
+# and a default copied from a page stays valid Python
 smartquotes = False
 # where the site is published (Read the Docs, from .readthedocs.yaml): the
-# canonical address of every page, and what each estimator's diagram links to
-html_baseurl = (
-    f"{sklearn_mece._version.DOCS_URL}/en/{sklearn_mece._version.docs_version()}/"
+# canonical address of every page; Read the Docs sets it for the version it
+# builds, and a build elsewhere names the version the diagrams link to
+html_baseurl = os.environ.get(
+    "READTHEDOCS_CANONICAL_URL",
+    f"{sklearn_mece._version.DOCS_URL}/en/{sklearn_mece._version.docs_version()}/",
 )
 html_theme_options = {"navigation_with_keys": False}
 

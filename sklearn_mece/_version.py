@@ -15,17 +15,14 @@ DOCS_URL = "https://sklearn-mece.readthedocs.io"
 
 
 def docs_version(version=__version__):
-    """The documentation version a release links to.
+    """The documentation version (Read the Docs' slug) a release links to.
 
-    ``"stable"`` (the newest release) for a final release such as ``0.2.0``
-    (a post-release or a local build of one included);
-    ``"latest"`` (the main branch) for a development or pre-release version
-    (``0.3.0.dev0``, ``0.3.0rc1``), whose pages exist only there. Both always
-    exist on Read the Docs, unlike a page per version, which needs the tag
-    activated there.
+    A final release links to the pages of its own version (``0.2.0``, or
+    ``0.2.0.post1``; a local build such as ``0.2.0+ds1`` to ``0.2.0``), so a
+    diagram always describes the parameters of the installed code: Read the
+    Docs builds a version for each release tag, named as the version
+    (RELEASING.md). A development or pre-release version (``0.3.0.dev0``,
+    ``0.3.0rc1``) links to ``latest``, the main branch, where its pages are.
     """
-    return (
-        "stable"
-        if re.fullmatch(r"\d+(\.\d+)*(\.post\d+)?(\+[\w.]+)?", version)
-        else "latest"
-    )
+    release = re.fullmatch(r"(\d+(?:\.\d+)*(?:\.post\d+)?)(?:\+[\w.]+)?", version)
+    return release.group(1) if release else "latest"

@@ -122,17 +122,17 @@ def test_a_single_instance_can_link_elsewhere():
 @pytest.mark.parametrize(
     "version, expected",
     [
-        ("0.2.0", "stable"),
-        ("1.0", "stable"),
-        ("1.0.1.post1", "stable"),
+        ("0.2.0", "0.2.0"),
+        ("1.0", "1.0"),
+        ("1.0.1.post1", "1.0.1.post1"),
+        ("0.2.0+ds1", "0.2.0"),
         ("0.3.0.dev0", "latest"),
         ("0.3.0rc1", "latest"),
         ("0.3.0a2", "latest"),
-        ("0.2.0+ds1", "stable"),
         ("0.3.0.dev0+g1234abc", "latest"),
     ],
 )
-def test_a_release_links_to_the_stable_docs_a_development_version_to_latest(
+def test_a_release_links_to_its_own_docs_a_development_version_to_latest(
     version, expected
 ):
     assert docs_version(version) == expected
@@ -149,6 +149,8 @@ def test_the_docs_address_has_one_home():
     assert (ROOT / "docs" / "changelog.md").is_file()
     conf = runpy.run_path(str(ROOT / "docs" / "conf.py"))
     assert conf["html_baseurl"] == f"{DOCS_URL}/en/{docs_version()}/"
+    # pages link to each parameter by its text: straight quotes, as written
+    assert conf["smartquotes"] is False
     yaml = pytest.importorskip("yaml")
     rtd = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text(encoding="utf-8"))
     assert rtd["version"] == 2
