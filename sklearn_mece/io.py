@@ -9,6 +9,11 @@ refused before anything in it is constructed. ``joblib.dump``/``joblib.load``
 work too, for files you produced yourself (and for pipelines holding other
 estimators, e.g. a custom clusterer).
 
+A file is read within a size limit (``max_bytes``, 2 GiB unless told): on
+disk, as its archive declares it, and as it decompresses, chunk by chunk, so
+that a small crafted archive (a "zip bomb") cannot fill the memory of the job
+that loads it; skops then reads an uncompressed copy of the checked members.
+
 A file is also checked where a well-typed but crafted value could crash the
 process later: the serialized quantile sketches of every
 :class:`PercentileThresholder` (fed to a native deserialiser by ``partial_fit``
@@ -27,7 +32,24 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["TRUSTED_TYPES", "UntrustedTypeError", "load", "save", "untrusted_types"]
+__all__ = [
+    "MAX_MODEL_BYTES",
+    "TRUSTED_TYPES",
+    "UntrustedTypeError",
+    "load",
+    "save",
+    "untrusted_types",
+]
+
+#: The most bytes :func:`load` and :func:`untrusted_types` read from a model
+#: file unless told otherwise (2 GiB): the file itself, and the sum of its
+#: members once decompressed. A fitted segmentation pipeline takes kilobytes;
+#: the largest state it can hold, a ``ClusterSegmenter``'s nearest-neighbour
+#: tree of its training rows, takes about 40 bytes per row and feature.
+MAX_MODEL_BYTES = 1 << 31
+
+# members are decompressed this many bytes at a time
+_CHUNK = 1 << 20
 
 #: Every class a file may name, by the fully qualified name skops records.
 #: Derived from the fitted state of every configuration the tests save: the
@@ -143,19 +165,83 @@ def save(estimator, path):
     return path
 
 
+class _InvalidModelFile(ValueError):
+    """A ValueError that already names the file and its problem."""
+
+
 def _invalid(path, problem):
-    return ValueError(
+    return _InvalidModelFile(
         f"Cannot load {path!r}: not a valid sklearn-mece model file: {problem}"
     )
 
 
-def _read(path):
-    """The bytes of the file and its parsed ``schema.json``."""
+def _check_max_bytes(max_bytes):
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
+        raise TypeError(f"max_bytes must be an int, got {type(max_bytes).__name__}")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+    return int(max_bytes)
+
+
+def _too_large(path, what, size, max_bytes):
+    return _invalid(
+        path,
+        f"{what} {size:,} bytes, over max_bytes={max_bytes:,}; pass a larger "
+        "max_bytes to load a file you know",
+    )
+
+
+def _unpack(archive, path, max_bytes):
+    """The members of ``archive`` copied uncompressed, within ``max_bytes``.
+
+    Each member is decompressed ``_CHUNK`` bytes at a time and counted as it
+    comes, so a member that inflates beyond what its header declares, or
+    beyond the limit, is refused before it fills the memory; the copy
+    (ZIP_STORED) lets skops read every array without decompressing anything.
+    """
+    infos = archive.infolist()
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        raise _invalid(path, f"members stored twice: {duplicated[:5]}")
+    declared = sum(info.file_size for info in infos)
+    if declared > max_bytes:
+        raise _too_large(path, "its members declare", declared, max_bytes)
+    copy = io.BytesIO()
+    total = 0
+    with zipfile.ZipFile(copy, "w", zipfile.ZIP_STORED) as out:
+        for info in infos:
+            if info.is_dir():
+                continue
+            with archive.open(info) as src, out.open(info.filename, "w") as dst:
+                while chunk := src.read(_CHUNK):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise _too_large(
+                            path, "its members inflate to over", total - 1, max_bytes
+                        )
+                    dst.write(chunk)
+    return copy.getvalue()
+
+
+def _read(path, max_bytes=MAX_MODEL_BYTES):
+    """The file's members, uncompressed, as a zip's bytes, and its ``schema.json``."""
     with open(path, "rb") as f:  # a missing file keeps FileNotFoundError
-        data = f.read()
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise _too_large(path, "the file is", size, max_bytes)
+        # read(n) allocates n bytes up front: ask for what fstat saw, and one
+        # more to notice a file that grew since
+        data = f.read(size + 1)
+    if len(data) > size:
+        raise _invalid(path, "the file grew while it was read")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            data = _unpack(archive, path, max_bytes)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             schema = json.loads(archive.read("schema.json"))
+    except _InvalidModelFile:
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever the format problem
         raise _invalid(path, f"{type(exc).__name__}: {exc}") from exc
     if not isinstance(schema, dict):
@@ -196,10 +282,11 @@ def _schema_refusals(schema, path):
     return refused
 
 
-def _refusals(path):
-    """Everything in the file at ``path`` that :func:`load` refuses, and its bytes."""
+def _refusals(path, max_bytes):
+    """Everything in the file at ``path`` that :func:`load` refuses, and its
+    members uncompressed (a zip's bytes)."""
     sio = _skops_io()
-    data, schema = _read(path)
+    data, schema = _read(path, _check_max_bytes(max_bytes))
     refused = _schema_refusals(schema, path)
     if not refused:
         # skops' own audit too, for anything it reports beyond the nodes' names
@@ -211,13 +298,16 @@ def _refusals(path):
     return sorted(refused), data
 
 
-def untrusted_types(path):
+def untrusted_types(path, *, max_bytes=MAX_MODEL_BYTES):
     """What in the file at ``path`` :func:`load` refuses.
 
     Parameters
     ----------
     path : str or path-like
         A skops file.
+    max_bytes : int, default=MAX_MODEL_BYTES
+        The most bytes read: the file, and its members once decompressed
+        (2 GiB by default).
 
     Returns
     -------
@@ -230,7 +320,8 @@ def untrusted_types(path):
     Raises
     ------
     ValueError
-        If the file is not a skops file (corrupt, truncated, not a zip).
+        If the file is not a skops file (corrupt, truncated, not a zip), or
+        is larger than ``max_bytes`` on disk or once decompressed.
 
     Examples
     --------
@@ -241,7 +332,7 @@ def untrusted_types(path):
     >>> untrusted_types(save(t, os.path.join(tempfile.mkdtemp(), "t.skops")))
     []
     """
-    return _refusals(os.fspath(path))[0]
+    return _refusals(os.fspath(path), max_bytes)[0]
 
 
 def _children(item, where):
@@ -301,13 +392,18 @@ def _check_state(model, path):
         stack.extend(_children(item, where))
 
 
-def load(path):
+def load(path, *, max_bytes=MAX_MODEL_BYTES):
     """Load an estimator saved with :func:`save`, trusting only known types.
 
     Parameters
     ----------
     path : str or path-like
         A file written by :func:`save`.
+    max_bytes : int, default=MAX_MODEL_BYTES
+        The most bytes read: the file on disk, and the sum of its members as
+        they decompress (2 GiB by default). A larger file, or a small archive
+        that inflates beyond it (a "zip bomb"), is refused before it fills
+        the memory.
 
     Returns
     -------
@@ -324,8 +420,8 @@ def load(path):
         is constructed then.
     ValueError
         If the file is not a valid model file: not a zip, truncated,
-        corrupt, or holding malformed fitted state (e.g. the quantile
-        sketches of a :class:`PercentileThresholder`).
+        corrupt, larger than ``max_bytes``, or holding malformed fitted state
+        (e.g. the quantile sketches of a :class:`PercentileThresholder`).
 
     Examples
     --------
@@ -338,7 +434,7 @@ def load(path):
     """
     sio = _skops_io()
     path = os.fspath(path)
-    refused, data = _refusals(path)
+    refused, data = _refusals(path, max_bytes)
     if refused:
         raise UntrustedTypeError(
             f"Refusing to load {path!r}: it names types (or ways to build them) "

@@ -8,9 +8,11 @@ so a crash fails the test (non-zero exit) instead of killing pytest.
 """
 
 import importlib
+import io
 import json
 import pickle
 import textwrap
+import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -466,6 +468,129 @@ def test_corrupt_files_raise_a_value_error_naming_the_file(tmp_path, kind):
         load(path)
     assert str(path) in str(info.value)
     assert not isinstance(info.value, UntrustedTypeError)
+
+
+# -- 3b. size limits: large files and zip bombs -------------------------------------------
+def _bomb_member(archive, name, inflated):
+    """Write member ``name`` of ``inflated`` zero bytes, deflated, streaming."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    block = bytes(1 << 20)
+    with archive.open(info, "w") as member:
+        for _ in range(inflated >> 20):
+            member.write(block)
+
+
+def _lie_about_size(data, name, declared):
+    """Patch the uncompressed size both headers of member ``name`` declare."""
+    data = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo(name)
+    local = info.header_offset
+    assert data[local : local + 4] == b"PK\x03\x04"
+    data[local + 22 : local + 26] = declared.to_bytes(4, "little")
+    # the central directory entry that points at this local header
+    (central,) = [
+        at
+        for at in range(len(data) - 46)
+        if data[at : at + 4] == b"PK\x01\x02"
+        and int.from_bytes(data[at + 42 : at + 46], "little") == local
+    ]
+    data[central + 24 : central + 28] = declared.to_bytes(4, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("member", ["schema.json", "extra.npy"])
+def test_a_zip_bomb_is_refused_before_it_fills_the_memory(tmp_path, member):
+    """A member whose header declares 1 KB but whose stream inflates to 256 MB
+    (a 256 KB file): refused, and never more than a few MB held at once."""
+    path = _saved_thresholder(tmp_path)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(path) as saved, zipfile.ZipFile(buffer, "w") as archive:
+        for name in saved.namelist():
+            if name != member:
+                archive.writestr(name, saved.read(name))
+        _bomb_member(archive, member, 256 << 20)
+    path.write_bytes(_lie_about_size(buffer.getvalue(), member, 1024))
+    assert path.stat().st_size < 1 << 20
+    for read in (load, untrusted_types):
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValueError, match="not a valid sklearn-mece model file"):
+                read(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 << 20, f"{read.__name__} held {peak:,} bytes at once"
+
+
+def test_members_declaring_more_than_max_bytes_are_refused_unread(tmp_path):
+    path = _saved_thresholder(tmp_path)
+    with zipfile.ZipFile(path, "a") as archive:
+        _bomb_member(archive, "extra.npy", 8 << 20)
+    assert path.stat().st_size < 1 << 20  # 8 MB of zeros, deflated
+    with pytest.raises(
+        ValueError, match=r"declare 8,\d{3},\d{3} bytes, over max_bytes"
+    ):
+        load(path, max_bytes=4 << 20)
+    with pytest.raises(ValueError, match="over max_bytes=4,194,304"):
+        untrusted_types(path, max_bytes=4 << 20)
+    # the same file under a larger limit: read (the extra member is unused)
+    assert untrusted_types(path, max_bytes=16 << 20) == []
+    assert load(path, max_bytes=16 << 20).cuts_.keys() == {"x0", "x1"}
+
+
+def test_a_file_larger_than_max_bytes_is_refused_before_it_is_read(tmp_path):
+    path = _saved_thresholder(tmp_path)
+    size = path.stat().st_size
+    with pytest.raises(
+        ValueError, match=f"the file is {size:,} bytes, over max_bytes=100"
+    ):
+        load(path, max_bytes=100)
+    # exactly the bytes it needs, once decompressed: loads
+    with zipfile.ZipFile(path) as archive:
+        needed = max(size, sum(i.file_size for i in archive.infolist()))
+    np.testing.assert_array_equal(
+        load(path, max_bytes=needed).cuts_["x0"], load(path).cuts_["x0"]
+    )
+    with pytest.raises(ValueError, match="over max_bytes"):
+        load(path, max_bytes=needed - 1)
+
+
+@pytest.mark.parametrize(
+    "max_bytes, error",
+    [(0, ValueError), (-1, ValueError), ("1GB", TypeError), (True, TypeError)],
+)
+def test_max_bytes_is_checked(tmp_path, max_bytes, error):
+    path = _saved_thresholder(tmp_path)
+    with pytest.raises(error, match="max_bytes must be"):
+        load(path, max_bytes=max_bytes)
+
+
+def test_a_member_stored_twice_is_refused(tmp_path):
+    """Two members of one name: which one a reader takes is up to the reader."""
+    path = _saved_thresholder(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile: "Duplicate name"
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr("schema.json", b"{}")
+    with pytest.raises(ValueError, match=r"members stored twice: \['schema.json'\]"):
+        load(path)
+
+
+def test_a_compressed_model_file_loads(tmp_path, cart_data):
+    """skops can deflate a file (``compression=``): it loads the same."""
+    import skops.io as sio
+
+    pipe = make_cart_abandoner_pipeline(min_size=0).fit(cart_data)
+    path = tmp_path / "deflated.skops"
+    sio.dump(pipe, path, compression=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(path) as archive:
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    loaded = load(path)
+    pd.testing.assert_frame_equal(
+        loaded.transform(cart_data), pipe.transform(cart_data)
+    )
 
 
 def test_a_missing_file_keeps_file_not_found(tmp_path):
