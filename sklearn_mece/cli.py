@@ -7,13 +7,14 @@
     Fits the cart-abandoner preset (or the hierarchy of ``--rules FILE``) on a
     CSV or Parquet file and writes ``assignments.csv`` (one segment per row),
     ``segments.csv`` and ``segments.json`` (the per-segment report) and
-    ``report.html`` with ``audiences/`` beside it (one CSV of ids per
-    segment, linked from the report); ``--model PATH`` also saves the fitted
-    pipeline.
+    ``report.html`` (``--no-html`` skips it), and ``audiences/`` (one CSV of
+    ids per segment, linked from the report); ``--model PATH`` also saves the
+    fitted pipeline.
     ``--map YOUR_COLUMN=PRESET_COLUMN`` (repeatable) reads a preset column
     under your name (``--map history=avg_order_value``).
 ``apply --model PATH INPUT --out DIR``
-    Labels new data with a saved pipeline and writes ``assignments.csv``.
+    Labels new data with a saved pipeline and writes ``assignments.csv`` and
+    ``audiences/``.
 ``sql --model PATH --table NAME [--dialect D] [--id-col COL ...] [--levels]``
     Prints one SQL ``SELECT`` that segments every row of a table as the saved
     pipeline does (:func:`sklearn_mece.sql.to_sql`).
@@ -54,6 +55,7 @@ from ._scorer import LIFT_COLUMN_PARAMS, dimension_names, input_columns, input_p
 from .export import (
     FORMATS,
     export_assignments,
+    export_audiences,
     export_report,
     segment_report,
 )
@@ -501,7 +503,7 @@ def _write_outputs(folder, pipe, X_out, table, *, id_col, fmt, html, csv_escape)
         export_report(table, folder / "segments.csv", csv_escape=csv_escape),
         export_report(table, folder / "segments.json"),
     ]
-    if html:
+    if html:  # the report links the audience files it writes beside it
         written.append(
             write_html_report(
                 pipe,
@@ -513,8 +515,24 @@ def _write_outputs(folder, pipe, X_out, table, *, id_col, fmt, html, csv_escape)
                 csv_escape=csv_escape,
             )
         )
-        written.append(folder / "audiences")  # one file of ids per segment
+        written.append(folder / "audiences")
+    else:
+        written.append(_write_audiences(folder, pipe, X_out, id_col, csv_escape))
     return written
+
+
+def _write_audiences(folder, pipe, X_out, id_col, csv_escape):
+    """One CSV of ids per segment of ``pipe`` in ``folder / "audiences"``."""
+    seg = segment_step(pipe)
+    export_audiences(
+        X_out,
+        Path(folder) / "audiences",
+        id_col=id_col,
+        segment_column=getattr(seg, "output_column", "segment"),
+        segment_names=list(seg.segment_names_),
+        csv_escape=csv_escape,
+    )
+    return Path(folder) / "audiences"
 
 
 def _write_folder(args, progress, write, *, model=None):
@@ -879,7 +897,7 @@ def _cmd_apply(args, out=None):
     print(f"Segments of {args.input} ({len(X_out):,} rows):", file=out)
     for name, n in counts.items():
         print(f"  {name}: {n:,} ({100 * n / max(len(X_out), 1):.1f} %)", file=out)
-    (path,) = _write_folder(
+    written = _write_folder(
         args,
         progress,
         lambda folder: [
@@ -889,10 +907,11 @@ def _cmd_apply(args, out=None):
                 id_col=args.id_col,
                 format=args.format,
                 csv_escape=not args.raw_csv,
-            )
+            ),
+            _write_audiences(folder, model, X_out, args.id_col, not args.raw_csv),
         ],
     )
-    print(f"Wrote {path}.", file=out)
+    print(f"Wrote {', '.join(map(str, written))}.", file=out)
     progress.done()
     return 0
 
@@ -1043,7 +1062,11 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--min-size", type=_size, default=500)
     demo.add_argument("--max-size", type=_size, default=20_000)
-    demo.add_argument("--no-html", action="store_true", help="skip report.html")
+    demo.add_argument(
+        "--no-html",
+        action="store_true",
+        help="skip report.html (audiences/ is still written)",
+    )
     common(demo)
     demo.set_defaults(func=_cmd_demo)
 
@@ -1088,7 +1111,11 @@ def build_parser():
     seg.add_argument(
         "--format", choices=FORMATS, default="csv", help="format of assignments"
     )
-    seg.add_argument("--no-html", action="store_true", help="skip report.html")
+    seg.add_argument(
+        "--no-html",
+        action="store_true",
+        help="skip report.html (audiences/ is still written)",
+    )
     common(seg)
     seg.set_defaults(func=_cmd_segment)
 
@@ -1096,7 +1123,8 @@ def build_parser():
         "apply",
         help="label new data with a saved model",
         description="Label new data with a pipeline saved by 'segment --model' "
-        "and write assignments into --out.",
+        "and write assignments and audiences/ (one CSV of ids per segment) into "
+        "--out.",
     )
     app.add_argument("input", help="input .csv or .parquet file")
     app.add_argument("--model", required=True, help="a .skops file from segment")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from _shared import HILLSTROM, ROOT, load_example
 
+from sklearn_mece import load
 from sklearn_mece.cli import main
 from sklearn_mece.datasets import make_cart_abandoners
 
@@ -184,6 +185,7 @@ def test_observed_lift_flows_into_report_and_html(capsys, csv_path, tmp_path):
     # the re-run replaced the folder: no stale report.html or parquet beside it
     assert sorted(p.name for p in out.iterdir()) == [
         "assignments.csv",
+        "audiences",
         "segments.csv",
         "segments.json",
     ]
@@ -466,6 +468,47 @@ def test_segment_and_apply_neutralise_formulas_in_csv(capsys, users, tmp_path):
     assert raw.columns[0] == "=id" and set(raw["segment"]) <= set(HOSTILE_NAMES)
 
 
+def _audiences(folder, id_col):
+    """{segment file name: ids} of the audience files in ``folder``."""
+    files = sorted((folder / "audiences").iterdir())
+    return {f.name: pd.read_csv(f, dtype=str)[id_col].tolist() for f in files}
+
+
+def test_audiences_are_written_without_the_report_and_by_apply(
+    capsys, csv_path, users, tmp_path
+):
+    """The campaign system's input, in a batch run (--no-html) and each time a
+    saved model labels new data: every id in exactly one file, the segment's."""
+    model = tmp_path / "m.skops"
+    code, out, err = _run(
+        capsys, "segment", csv_path, "--out", tmp_path / "seg", "--model", model,
+        "--min-size", 50, "--id-col", "user_id", "--no-html", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert not (tmp_path / "seg" / "report.html").exists()
+    fresh = users.sample(frac=0.5, random_state=1)
+    fresh.to_csv(tmp_path / "new.csv", index=False)
+    code, out, err = _run(
+        capsys, "apply", tmp_path / "new.csv", "--model", model,
+        "--out", tmp_path / "app", "--id-col", "user_id", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "audiences" in out
+    for folder, data in (("seg", users), ("app", fresh)):
+        audiences = _audiences(tmp_path / folder, "user_id")
+        names = load(model).named_steps["segments"].segment_names_
+        assert list(audiences) == [
+            f"{i:02d}_{name}.csv" for i, name in enumerate(names, start=1)
+        ]
+        assignments = pd.read_csv(tmp_path / folder / "assignments.csv", dtype=str)
+        assert sorted(assignments["user_id"]) == sorted(data["user_id"].astype(str))
+        for file, ids in audiences.items():
+            segment = file[3:-4]
+            expected = assignments.loc[assignments["segment"] == segment, "user_id"]
+            assert sorted(ids) == sorted(expected), (folder, file)
+        assert sum(map(len, audiences.values())) == len(data)
+
+
 # ---------------------------------------------------------------------------------
 # version warning, --nan-segment at apply
 # ---------------------------------------------------------------------------------
@@ -580,6 +623,13 @@ def test_help_mentions_the_new_flags(capsys):
 # ---------------------------------------------------------------------------------
 # output folders: all or nothing
 # ---------------------------------------------------------------------------------
+def _outside_audiences(files):
+    """The files of a snapshot but the audience files, which must be there."""
+    names = sorted(files)
+    assert any(name.startswith("audiences/") for name in names), names
+    return [name for name in names if not name.startswith("audiences/")]
+
+
 def _snapshot(folder):
     """Every file under ``folder`` (its path relative to it) with its bytes;
     a folder inside is listed as its files."""
@@ -660,7 +710,7 @@ def test_a_non_empty_out_needs_overwrite(capsys, csv_path, tmp_path):
         "--model", model, "-q",
     )  # fmt: skip
     assert code == 0, err
-    assert sorted(_snapshot(out)) == [
+    assert _outside_audiences(_snapshot(out)) == [
         "assignments.csv",
         "model.skops",
         "segments.csv",
@@ -674,7 +724,7 @@ def test_a_non_empty_out_needs_overwrite(capsys, csv_path, tmp_path):
         capsys, "apply", csv_path, "--model", model, "--out", empty, "-q"
     )
     assert code == 0, err
-    assert sorted(_snapshot(empty)) == ["assignments.csv"]
+    assert _outside_audiences(_snapshot(empty)) == ["assignments.csv"]
     _no_temporary_folders(tmp_path)
 
 
@@ -729,7 +779,7 @@ def test_overwrite_in_the_current_folder(capsys, csv_path, tmp_path, monkeypatch
     )
     assert code == 0, err
     assert Path.cwd() == work and work.is_dir()
-    assert sorted(_snapshot(work)) == [
+    assert _outside_audiences(_snapshot(work)) == [
         "assignments.csv",
         "segments.csv",
         "segments.json",
