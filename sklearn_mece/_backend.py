@@ -80,6 +80,7 @@ import warnings
 
 import numpy as np
 
+from ._base import check_positive_integer
 from ._compat import openmp_threads
 
 #: Set to ``False`` to never use numba (same as ``SKLEARN_MECE_NO_NUMBA=1``).
@@ -205,12 +206,6 @@ def available_cpus():
         return max(1, os.cpu_count() or 1)
 
 
-def _check_threads(n, what):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n!r}.")
-    return int(n)
-
-
 def get_num_threads():
     """Number of threads the kernels split large inputs across.
 
@@ -232,7 +227,7 @@ def get_num_threads():
         env = os.environ.get(ENV_NUM_THREADS, "").strip()
         if env:
             try:
-                n = _check_threads(int(env), ENV_NUM_THREADS)
+                n = check_positive_integer(int(env), ENV_NUM_THREADS)
             except ValueError:
                 raise ValueError(
                     f"{ENV_NUM_THREADS} must be a positive integer, got {env!r}."
@@ -259,7 +254,7 @@ def set_num_threads(n):
     >>> set_num_threads(None)
     """
     global _NUM_THREADS
-    _NUM_THREADS = None if n is None else _check_threads(n, "n")
+    _NUM_THREADS = None if n is None else check_positive_integer(n, "n")
 
 
 @contextlib.contextmanager

@@ -34,6 +34,14 @@ from ._compat import (
 from ._version import DOCS_URL, docs_version
 
 
+def check_positive_integer(value, what):
+    """``value`` as an int if it is an integer >= 1 (not a bool), else a
+    ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
 def _package_version():
     return _version.__version__
 

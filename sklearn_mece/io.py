@@ -32,6 +32,8 @@ import zipfile
 
 import numpy as np
 
+from ._base import check_positive_integer
+
 __all__ = [
     "MAX_MODEL_BYTES",
     "TRUSTED_TYPES",
@@ -175,14 +177,6 @@ def _invalid(path, problem):
     )
 
 
-def _check_max_bytes(max_bytes):
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
-        raise TypeError(f"max_bytes must be an int, got {type(max_bytes).__name__}")
-    if max_bytes < 1:
-        raise ValueError(f"max_bytes must be positive, got {max_bytes}")
-    return int(max_bytes)
-
-
 def _too_large(path, what, size, max_bytes):
     return _invalid(
         path,
@@ -286,7 +280,7 @@ def _refusals(path, max_bytes):
     """Everything in the file at ``path`` that :func:`load` refuses, and its
     members uncompressed (a zip's bytes)."""
     sio = _skops_io()
-    data, schema = _read(path, _check_max_bytes(max_bytes))
+    data, schema = _read(path, check_positive_integer(max_bytes, "max_bytes"))
     refused = _schema_refusals(schema, path)
     if not refused:
         # skops' own audit too, for anything it reports beyond the nodes' names

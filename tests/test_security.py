@@ -557,13 +557,10 @@ def test_a_file_larger_than_max_bytes_is_refused_before_it_is_read(tmp_path):
         load(path, max_bytes=needed - 1)
 
 
-@pytest.mark.parametrize(
-    "max_bytes, error",
-    [(0, ValueError), (-1, ValueError), ("1GB", TypeError), (True, TypeError)],
-)
-def test_max_bytes_is_checked(tmp_path, max_bytes, error):
+@pytest.mark.parametrize("max_bytes", [0, -1, "1GB", True, 1.5])
+def test_max_bytes_is_checked(tmp_path, max_bytes):
     path = _saved_thresholder(tmp_path)
-    with pytest.raises(error, match="max_bytes must be"):
+    with pytest.raises(ValueError, match="max_bytes must be a positive integer"):
         load(path, max_bytes=max_bytes)
 
 
