@@ -10,9 +10,11 @@ work too, for files you produced yourself (and for pipelines holding other
 estimators, e.g. a custom clusterer).
 
 A file is read within a size limit (``max_bytes``, 2 GiB unless told): on
-disk, as its archive declares it, and as it decompresses, chunk by chunk, so
-that a small crafted archive (a "zip bomb") cannot fill the memory of the job
-that loads it; skops then reads an uncompressed copy of the checked members.
+disk, and as its members declare their sizes, which decompression never
+exceeds (members are stored or deflated, decompressed a megabyte at a time;
+``schema.json`` at most :data:`MAX_SCHEMA_BYTES`), so that a small crafted
+archive (a "zip bomb") cannot fill the memory of the job that loads it; skops
+then reads an uncompressed copy of the checked members.
 
 A file is also checked where a well-typed but crafted value could crash the
 process later: the serialized quantile sketches of every
@@ -29,6 +31,7 @@ import io
 import json
 import os
 import zipfile
+from collections import Counter
 
 import numpy as np
 
@@ -36,6 +39,7 @@ from ._base import check_positive_integer
 
 __all__ = [
     "MAX_MODEL_BYTES",
+    "MAX_SCHEMA_BYTES",
     "TRUSTED_TYPES",
     "UntrustedTypeError",
     "load",
@@ -50,8 +54,18 @@ __all__ = [
 #: tree of its training rows, takes about 40 bytes per row and feature.
 MAX_MODEL_BYTES = 1 << 31
 
+#: The most bytes the ``schema.json`` of a model file may hold (16 MiB). It
+#: describes every object of the model, parsed into Python objects many times
+#: its size: the cart-abandoner preset's takes 364 KB, a hierarchy of 300 rules
+#: 3.8 MB (arrays are members of their own, under :data:`MAX_MODEL_BYTES`).
+MAX_SCHEMA_BYTES = 1 << 24
+
 # members are decompressed this many bytes at a time
 _CHUNK = 1 << 20
+
+# what skops writes (stored, or deflated with compression=); zipfile inflates
+# the others (bzip2, LZMA) whole before it counts a byte
+_COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 
 #: Every class a file may name, by the fully qualified name skops records.
 #: Derived from the fitted state of every configuration the tests save: the
@@ -188,32 +202,44 @@ def _too_large(path, what, size, max_bytes):
 def _unpack(archive, path, max_bytes):
     """The members of ``archive`` copied uncompressed, within ``max_bytes``.
 
-    Each member is decompressed ``_CHUNK`` bytes at a time and counted as it
-    comes, so a member that inflates beyond what its header declares, or
-    beyond the limit, is refused before it fills the memory; the copy
-    (ZIP_STORED) lets skops read every array without decompressing anything.
+    Before anything is decompressed: every member must be stored or deflated,
+    be stored once, and declare sizes that sum to at most ``max_bytes``
+    (``schema.json`` at most :data:`MAX_SCHEMA_BYTES`). zipfile then stops
+    each member at the size it declares (a longer stream fails its CRC), and
+    it is copied ``_CHUNK`` bytes at a time, so memory stays within the
+    declared sizes however much a member would inflate. The copy (ZIP_STORED)
+    lets skops read every array without decompressing anything.
     """
     infos = archive.infolist()
-    names = [info.filename for info in infos]
-    if len(set(names)) != len(names):
-        duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = sorted(
+        n for n, k in Counter(i.filename for i in infos).items() if k > 1
+    )
+    if duplicated:
         raise _invalid(path, f"members stored twice: {duplicated[:5]}")
+    methods = {i.compress_type for i in infos} - set(_COMPRESSIONS)
+    if methods:
+        raise _invalid(
+            path,
+            f"members compressed with method(s) {sorted(methods)}; a model file's "
+            "members are stored or deflated",
+        )
     declared = sum(info.file_size for info in infos)
     if declared > max_bytes:
         raise _too_large(path, "its members declare", declared, max_bytes)
+    schema = next((i for i in infos if i.filename == "schema.json"), None)
+    if schema is not None and schema.file_size > MAX_SCHEMA_BYTES:
+        raise _invalid(
+            path,
+            f"schema.json declares {schema.file_size:,} bytes, over "
+            f"sklearn_mece.io.MAX_SCHEMA_BYTES={MAX_SCHEMA_BYTES:,}",
+        )
     copy = io.BytesIO()
-    total = 0
     with zipfile.ZipFile(copy, "w", zipfile.ZIP_STORED) as out:
         for info in infos:
             if info.is_dir():
                 continue
             with archive.open(info) as src, out.open(info.filename, "w") as dst:
                 while chunk := src.read(_CHUNK):
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise _too_large(
-                            path, "its members inflate to over", total - 1, max_bytes
-                        )
                     dst.write(chunk)
     return copy.getvalue()
 
@@ -394,10 +420,11 @@ def load(path, *, max_bytes=MAX_MODEL_BYTES):
     path : str or path-like
         A file written by :func:`save`.
     max_bytes : int, default=MAX_MODEL_BYTES
-        The most bytes read: the file on disk, and the sum of its members as
-        they decompress (2 GiB by default). A larger file, or a small archive
-        that inflates beyond it (a "zip bomb"), is refused before it fills
-        the memory.
+        The most bytes read: the file on disk, and the sum of its members'
+        sizes, which decompression never exceeds (2 GiB by default). A larger
+        file, or a small archive that would inflate beyond it (a "zip bomb"),
+        is refused before it is decompressed; memory then stays within about
+        that size.
 
     Returns
     -------

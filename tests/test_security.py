@@ -471,10 +471,10 @@ def test_corrupt_files_raise_a_value_error_naming_the_file(tmp_path, kind):
 
 
 # -- 3b. size limits: large files and zip bombs -------------------------------------------
-def _bomb_member(archive, name, inflated):
-    """Write member ``name`` of ``inflated`` zero bytes, deflated, streaming."""
+def _bomb_member(archive, name, inflated, method=zipfile.ZIP_DEFLATED):
+    """Write member ``name`` of ``inflated`` zero bytes, compressed, streaming."""
     info = zipfile.ZipInfo(name)
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = method
     block = bytes(1 << 20)
     with archive.open(info, "w") as member:
         for _ in range(inflated >> 20):
@@ -503,7 +503,8 @@ def _lie_about_size(data, name, declared):
 @pytest.mark.parametrize("member", ["schema.json", "extra.npy"])
 def test_a_zip_bomb_is_refused_before_it_fills_the_memory(tmp_path, member):
     """A member whose header declares 1 KB but whose stream inflates to 256 MB
-    (a 256 KB file): refused, and never more than a few MB held at once."""
+    (a 256 KB file): zipfile stops at the declared size and the CRC refuses
+    it; never more than a few MB held at once (load held 585 MB before)."""
     path = _saved_thresholder(tmp_path)
     buffer = io.BytesIO()
     with zipfile.ZipFile(path) as saved, zipfile.ZipFile(buffer, "w") as archive:
@@ -522,6 +523,46 @@ def test_a_zip_bomb_is_refused_before_it_fills_the_memory(tmp_path, member):
         finally:
             tracemalloc.stop()
         assert peak < 16 << 20, f"{read.__name__} held {peak:,} bytes at once"
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_members_compressed_otherwise_than_skops_writes_are_refused_unread(
+    tmp_path, method
+):
+    """zipfile inflates a bzip2 or LZMA member whole before cutting it to its
+    declared size: a 20 KB file made load hold 437 MB under max_bytes=1 MiB."""
+    path = _saved_thresholder(tmp_path)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(path) as saved, zipfile.ZipFile(buffer, "w") as archive:
+        for name in saved.namelist():
+            archive.writestr(name, saved.read(name))
+        _bomb_member(archive, "extra.bin", 64 << 20, method)
+    path.write_bytes(_lie_about_size(buffer.getvalue(), "extra.bin", 1024))
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ValueError, match=rf"compressed with method\(s\) \[{method}\]"
+        ):
+            load(path, max_bytes=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"load held {peak:,} bytes at once"
+
+
+def test_a_schema_larger_than_max_schema_bytes_is_refused_unparsed(
+    tmp_path, monkeypatch
+):
+    """The schema is parsed into objects many times its size (nested empty
+    lists: 3 bytes each become a 56-byte list): it has a limit of its own."""
+    path = _saved_thresholder(tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        size = archive.getinfo("schema.json").file_size
+    monkeypatch.setattr(sklearn_mece.io, "MAX_SCHEMA_BYTES", size - 1)
+    with pytest.raises(ValueError, match=f"schema.json declares {size:,} bytes, over"):
+        load(path)
+    monkeypatch.setattr(sklearn_mece.io, "MAX_SCHEMA_BYTES", size)
+    assert load(path).cuts_.keys() == {"x0", "x1"}
 
 
 def test_members_declaring_more_than_max_bytes_are_refused_unread(tmp_path):
