@@ -21,6 +21,11 @@ P_VALUE_FLOOR = 0.001
 #: Shown for a missing value.
 MISSING = "–"
 
+#: Numbers this large (in magnitude) are written in scientific notation
+#: (``"8.16e+306"``): no count or amount is, and written out in full such a
+#: number is hundreds of digits wide.
+SCIENTIFIC_FROM = 1e15
+
 
 def is_missing(value):
     """Whether a value is missing: ``None``, NaN, NaT or pandas' ``NA``.
@@ -67,6 +72,8 @@ def format_count(value):
     """
     if is_missing(value):
         return MISSING
+    if not abs(float(value)) < SCIENTIFIC_FROM:
+        return format_number(value)
     return f"{int(round(float(value))):,}"
 
 
@@ -114,7 +121,10 @@ def format_money(value, currency="$", decimals=2):
     if is_missing(value):
         return MISSING
     value = float(value)
-    amount = f"{abs(value):,.{decimals}f}"
+    if abs(value) < SCIENTIFIC_FROM:
+        amount = f"{abs(value):,.{decimals}f}"
+    else:
+        amount = format_number(abs(value))
     sign = "-" if value < 0 and amount.strip("0.,") else ""
     if not currency:
         return f"{sign}{amount}"
@@ -151,22 +161,26 @@ def format_score(value):
 
 def format_number(value):
     """Any other number: thousands separators from 1,000 (no decimals there),
-    3 decimals below.
+    3 decimals below, scientific notation from :data:`SCIENTIFIC_FROM`.
 
     Examples
     --------
     >>> format_number(1783.0), format_number(0.12345), format_number(12345.678)
     ('1,783', '0.123', '12,346')
+    >>> format_number(8.16e306), format_number(-2**70)
+    ('8.16e+306', '-1.18e+21')
     """
     if is_missing(value):
         return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, numbers.Integral):
+    if isinstance(value, numbers.Integral) and abs(value) < SCIENTIFIC_FROM:
         return f"{int(value):,}"
     value = float(value)
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
+    if abs(value) >= SCIENTIFIC_FROM:
+        return f"{value:.3g}"
     if value.is_integer() or abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3f}"

@@ -294,7 +294,9 @@ def segment_sums(
     sums would exceed about 2^20 values) is summed in row order in each of
     :data:`SUM_LANES` interleaved lanes, then the lanes and the blocks in
     order. The clipped sum is the raw sum plus the clipping excess of the
-    rows outside ``[lo, hi]``.
+    rows outside ``[lo, hi]``; where the raw sum overflows float64 (values
+    near its limit: the raw sum is then infinite), the clipped sum is taken
+    again from the clipped values.
 
     Parameters
     ----------
@@ -363,16 +365,33 @@ def segment_sums(
 
     _backend.run_in_slices(work, n)
     total = np.zeros((3, n_bins))
-    for lanes in out:  # blocks in order, lanes in order, one addition at a time
-        part = lanes[0].copy()
-        for lane in lanes[1:]:
-            part += lane
-        total += part
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow: see below
+        for lanes in out:  # blocks in order, lanes in order, one addition at a time
+            part = lanes[0].copy()
+            for lane in lanes[1:]:
+                part += lane
+            total += part
     if has_nan:
         counts = total[0]
     elif counts is None:
         counts = bincount(codes, n_bins)
-    return np.asarray(counts, dtype=np.float64), total[2] + total[1], total[2]
+    with np.errstate(invalid="ignore"):
+        clipped = total[2] + total[1]
+    overflow = ~np.isfinite(clipped)
+    if overflow.any():
+        # a raw sum overflowed (values near the float64 limit), and with it
+        # raw sum + excess: those codes' clipped sums again, from the clipped
+        # values themselves (in row order; finite when lo and hi are)
+        rows = np.isin(codes, np.flatnonzero(overflow))
+        if has_nan:
+            rows &= ~np.isnan(values)
+        again = np.bincount(
+            codes[rows].astype(np.intp),
+            np.clip(values[rows], lo, hi),
+            minlength=n_bins,
+        )
+        clipped[overflow] = again[overflow]
+    return np.asarray(counts, dtype=np.float64), clipped, total[2]
 
 
 # --------------------------------------------------------------------------

@@ -1244,6 +1244,13 @@ class SegmentScorer(MECETransformerMixin):
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = raw / count
             seg = clipped / count
+        overflow = np.isinf(mean)  # finite values: their sum overflowed, not the mean
+        if overflow.any():
+            # the same sums of values scaled down by 2^600 (exactly), then up
+            scaled = _kernels.segment_sums(
+                codes, k, x * 2.0**-600, has_nan=n_valid < x.shape[0], counts=counts
+            )[2]
+            mean[overflow] = scaled[overflow] / count[overflow] * 2.0**600
         # the population's centre: the mean of the clipped values of all rows
         learned["center"] = float(clipped.sum() / n_valid) if n_valid else None
         learned["n_values"] = int(n_valid)

@@ -86,6 +86,9 @@ __all__ = [
 SCORE_DIMENSIONS = (*dimension_names(), "score")
 _TEXT_COLUMNS = ("description", "strategy", "rule", "merged_from", "issue")
 _GOOD, _BAD, _NEUTRAL = "#009E73", "#D55E00", "#8C8C8C"
+# the widest axis matplotlib draws (near the float64 limit its transforms
+# overflow); values and cuts beyond it count as outside the shown range
+_DRAWABLE = 1e306
 
 
 # ---------------------------------------------------------------------------------
@@ -655,12 +658,16 @@ def plot_cuts(pipeline, X, *, max_features=8, ax=None):
             cut_lines.append([])
             pending.append([])
             continue
-        vmin, vmax = values.min(), values.max()
-        lo, hi = np.percentile(values, [0.5, 99.5])
-        # Clip a long tail only: bounded features keep their full range.
-        lo = vmin if lo - vmin < 0.25 * (vmax - vmin) else lo
-        hi = vmax if vmax - hi < 0.25 * (vmax - vmin) else hi
+        # values near the float64 limit: spans that overflow are infinite
+        # here, and the axis is bounded to what matplotlib can draw
+        with np.errstate(over="ignore", invalid="ignore"):
+            vmin, vmax = values.min(), values.max()
+            lo, hi = np.percentile(values, [0.5, 99.5])
+            # Clip a long tail only: bounded features keep their full range.
+            lo = vmin if lo - vmin < 0.25 * (vmax - vmin) else lo
+            hi = vmax if vmax - hi < 0.25 * (vmax - vmin) else hi
         lo, hi = min(lo, feature_cuts.min()), max(hi, feature_cuts.max())
+        lo, hi = max(lo, -_DRAWABLE), min(hi, _DRAWABLE)
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
         shown = values[(values >= lo) & (values <= hi)]
@@ -692,6 +699,8 @@ def plot_cuts(pipeline, X, *, max_features=8, ax=None):
         q = np.asarray(percentiles.get(feature, [np.nan] * feature_cuts.size))
         lines = []
         for cut, p in zip(feature_cuts, q):
+            if not lo <= cut <= hi:  # beyond what can be drawn: in the cuts table
+                continue
             lines.append(panel.axvline(cut, color=_BAD, linewidth=1.6, linestyle="--"))
             label = f"p{p:g} = {cut:,.4g}" if np.isfinite(p) else f"fixed {cut:,.4g}"
             items.append(
@@ -1172,7 +1181,8 @@ def _summary_data(
                 and f"mean_{column}" in report
                 and column in X_out
             ):
-                average = float(X_out[column].mean())
+                with np.errstate(over="ignore"):  # values near the float64 limit
+                    average = float(X_out[column].mean())
                 if np.isfinite(average) and average != 0:
                     inputs.append((display_name(column), f"mean_{column}", average))
     # ranked by outcome only when every segment's lift is observed

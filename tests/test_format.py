@@ -141,3 +141,25 @@ def test_exports_round_the_scores(tmp_path):
     assert (written["size"] == report["size"].to_numpy()).all()  # counts untouched
     # the DataFrame the caller holds is not changed
     assert not np.array_equal(report["score"], report["score"].round(4))
+
+
+@pytest.mark.parametrize(
+    "value, number, money, count",
+    [
+        (999_999_999_999_999.0, "999,999,999,999,999", "$999,999,999,999,999.00",
+         "999,999,999,999,999"),
+        (1e15, "1e+15", "$1e+15", "1e+15"),
+        (-8.16e306, "-8.16e+306", "-$8.16e+306", "-8.16e+306"),
+        (2**70, "1.18e+21", "$1.18e+21", "1.18e+21"),
+    ],
+)  # fmt: skip
+def test_numbers_beyond_a_quadrillion_are_written_in_scientific_notation(
+    value, number, money, count
+):
+    """No count or amount is that large; written out such a number is hundreds
+    of digits wide (a report cell ran 408 characters)."""
+    from sklearn_mece._format import format_count, format_money, format_number
+
+    assert format_number(value) == number
+    assert format_money(value) == money
+    assert format_count(value) == count

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_mece import make_cart_abandoner_pipeline, segment_migration
+from sklearn_mece import DomainWarning, make_cart_abandoner_pipeline, segment_migration
 from sklearn_mece.datasets import make_cart_abandoners
 from sklearn_mece.export import export_audiences, segment_report
 from sklearn_mece.report import (
@@ -341,3 +341,23 @@ def test_tiers_sort_as_numbers_and_missing_text_shows_as_missing(fitted_preset):
     page = html_report(pipe, out, report=report)
     summary = page[page.index('id="summary"') : page.index('id="how-scores-work"')]
     assert ">nan<" not in summary and "–" in summary
+
+
+def test_values_near_the_float64_limit_render_a_readable_report():
+    """Order values at 1.7e308 (and engagement at -1.7e308): the report
+    renders (the cuts plot raised LinAlgError), with no overflow warning, and
+    the means read "8.16e+306", not a number hundreds of digits wide."""
+    X = make_cart_abandoners(5_000, random_state=0)
+    X.loc[X.index[:60], "avg_order_value"] = 1.7e308
+    X.loc[X.index[60:70], "engagement_score"] = -1.7e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DomainWarning)  # engagement below 0
+        warnings.simplefilter("error", RuntimeWarning)
+        pipe = make_cart_abandoner_pipeline(min_size=0).fit(X)
+        page = html_report(pipe, X)
+    text = str(page)
+    cells = re.findall(r">([^<>]*)<", text)
+    numbers = [c for c in cells if re.fullmatch(r"[-+$]?[\d,.]+(e[-+]\d+)?", c.strip())]
+    assert numbers and max(map(len, numbers)) < 24, max(numbers, key=len)
+    assert "$8.16e+306" in text
+    assert text.count("data:image/png;base64,") >= 3  # sizes, scores, cuts

@@ -166,6 +166,62 @@ def test_segment_sums_without_nan_take_the_fast_loop_with_the_same_bits(order):
     )
 
 
+@pytest.mark.parametrize("has_nan", [True, False])
+def test_segment_sums_near_the_float64_limit_keep_the_clipped_sums(has_nan):
+    """A code whose raw sum overflows (inf) keeps a finite clipped sum, the
+    same whatever the engine and the threads (it was NaN: inf + -inf)."""
+    rng = np.random.default_rng(5)
+    n = _kernels.SUM_BLOCK + 999
+    codes = rng.integers(0, 4, n).astype(np.int8)
+    x = rng.lognormal(3, 1, n)
+    x[np.flatnonzero(codes == 1)[:40]] = 1.7e308
+    x[np.flatnonzero(codes == 2)[:40]] = -1.7e308
+    if has_nan:
+        x[np.flatnonzero(codes == 1)[40:60]] = np.nan
+    ok = ~np.isnan(x)
+    want = np.bincount(codes[ok], np.clip(x[ok], 1.0, 500.0), 4)
+    for threads in (1, 2):
+        with _backend.thread_limit(threads):
+            for engine in ("numba", "numpy"):
+                count, clipped, raw = _kernels.segment_sums(
+                    codes, 4, x, 1.0, 500.0, has_nan=has_nan, engine=engine
+                )
+                assert np.isinf(raw[[1, 2]]).all() and np.isfinite(raw[[0, 3]]).all()
+                np.testing.assert_allclose(clipped, want, rtol=1e-12)
+
+
+def test_scores_near_the_float64_limit_are_those_of_any_far_outlier():
+    """Order values at 1.7e308 are clipped to the fence like any far outlier:
+    the same scores as with 1e9 there, and the segment means are the true
+    (finite) means; before, the whole dimension fell to 0.5 (NaN sums)."""
+    import warnings
+
+    from sklearn_mece import make_cart_abandoner_pipeline
+    from sklearn_mece.datasets import make_cart_abandoners
+
+    base = make_cart_abandoners(5_000, random_state=0)
+    rows = base.index[:60]
+    scores, means = [], []
+    for value in (1e9, 1.7e308):
+        X = base.copy()
+        X.loc[rows, "avg_order_value"] = value
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            pipe = make_cart_abandoner_pipeline(min_size=0).fit(X)
+        scorer = pipe.named_steps["scores"]
+        scores.append(scorer.scores_)
+        segment = pipe.transform(X)["segment"]
+        expected = (X["avg_order_value"] / 2**600).groupby(
+            segment, observed=True
+        ).mean().reindex(scorer.segments_) * 2**600
+        np.testing.assert_allclose(
+            scorer.segment_means_["avg_order_value"], expected, rtol=1e-12
+        )
+        means.append(scorer.segment_means_["avg_order_value"])
+    np.testing.assert_allclose(scores[1], scores[0], rtol=1e-9)
+    assert np.isfinite(means[1]).all() and means[1].max() > 1e306
+
+
 def test_segment_sums_with_many_codes_use_few_blocks():
     rng = np.random.default_rng(3)
     n, k = 600_000, 200_000  # a scorer keyed by customer
