@@ -57,6 +57,7 @@ from .export import (
     export_assignments,
     export_audiences,
     export_report,
+    segment_labels,
     segment_report,
 )
 
@@ -497,6 +498,7 @@ def _write_outputs(folder, pipe, X_out, table, *, id_col, fmt, html, csv_escape)
             X_out,
             folder / f"assignments.{fmt}",
             id_col=id_col,
+            segment_column=segment_step(pipe).output_column,
             format=fmt,
             csv_escape=csv_escape,
         ),
@@ -528,7 +530,7 @@ def _write_audiences(folder, pipe, X_out, id_col, csv_escape):
         X_out,
         Path(folder) / "audiences",
         id_col=id_col,
-        segment_column=getattr(seg, "output_column", "segment"),
+        segment_column=seg.output_column,
         segment_names=list(seg.segment_names_),
         csv_escape=csv_escape,
     )
@@ -893,7 +895,9 @@ def _cmd_apply(args, out=None):
         raise error from None
     if args.id_col:
         X_out.insert(0, args.id_col, data[args.id_col].to_numpy())
-    counts = X_out["segment"].value_counts(sort=False)
+    seg = segment_step(model)
+    labels = segment_labels(X_out[seg.output_column], seg.segment_names_)
+    counts = labels.value_counts(sort=False)
     print(f"Segments of {args.input} ({len(X_out):,} rows):", file=out)
     for name, n in counts.items():
         print(f"  {name}: {n:,} ({100 * n / max(len(X_out), 1):.1f} %)", file=out)
@@ -905,6 +909,7 @@ def _cmd_apply(args, out=None):
                 X_out,
                 folder / f"assignments.{args.format}",
                 id_col=args.id_col,
+                segment_column=seg.output_column,
                 format=args.format,
                 csv_escape=not args.raw_csv,
             ),
@@ -1075,7 +1080,8 @@ def build_parser():
         help="fit the preset (or --rules) on a CSV/Parquet file and write the results",
         # laid out as written (the epilog's table): lines of at most 80 characters
         description="Fit the cart-abandoner preset (or the hierarchy of --rules) and "
-        "write\nassignments, segments.csv/.json and report.html into --out.",
+        "write\nassignments, segments.csv/.json, report.html and audiences/ (one "
+        "CSV of ids per segment) into --out.",
         epilog=_segment_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -271,8 +271,8 @@ def segment_report(pipeline, X_out=None, *, mean_columns=None):
 
     if mean_columns is None:
         mean_columns = input_columns(terms=("aov",))
-    if X_out is not None and "segment" in getattr(X_out, "columns", ()):
-        column = getattr(seg, "output_column", "segment")
+    column = getattr(seg, "output_column", "segment")
+    if X_out is not None and column in getattr(X_out, "columns", ()):
         wanted = [c for c in mean_columns if c in X_out and f"mean_{c}" not in table]
         for i, col in enumerate(wanted):
             labels = X_out[column]

@@ -509,6 +509,33 @@ def test_audiences_are_written_without_the_report_and_by_apply(
         assert sum(map(len, audiences.values())) == len(data)
 
 
+def test_apply_reads_the_models_own_segment_column_and_names(capsys, users, tmp_path):
+    """A model saved from Python whose segmenter writes codes into a column of
+    another name: apply printed codes ('5: 1,268'), or failed on 'segment'."""
+    from sklearn_mece import make_cart_abandoner_pipeline, save
+
+    pipe = make_cart_abandoner_pipeline(min_size=0)
+    pipe.set_params(segments__output="codes", segments__output_column="seg")
+    pipe.set_params(scores__segment_column="seg")
+    features = users.drop(columns=["user_id"])
+    pipe.fit(features)
+    model = save(pipe, tmp_path / "codes.skops")
+    users.to_csv(tmp_path / "users.csv", index=False)
+    code, out, err = _run(
+        capsys, "apply", tmp_path / "users.csv", "--model", model,
+        "--out", tmp_path / "app", "--id-col", "user_id", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    names = list(pipe.named_steps["segments"].segment_names_)
+    codes = pipe.transform(features)["seg"]
+    for i, name in enumerate(names):
+        n = int((codes == i).sum())
+        if n:
+            assert f"  {name}: {n:,} (" in out
+    audiences = _audiences(tmp_path / "app", "user_id")
+    assert sum(map(len, audiences.values())) == len(users)
+
+
 # ---------------------------------------------------------------------------------
 # version warning, --nan-segment at apply
 # ---------------------------------------------------------------------------------

@@ -285,3 +285,20 @@ def test_rules_are_written_in_full_with_the_first_match():
     for k in range(2, 5):
         assert rules[k].endswith(f" AND not in segments 1-{k}")
     assert rules[5].startswith("ELSE")
+
+
+def test_the_report_reads_the_segmenters_own_column():
+    """A segmenter writing into another column than "segment": the report
+    still has each input's mean per segment (it looked for "segment")."""
+    from sklearn_mece import make_cart_abandoner_pipeline
+    from sklearn_mece.datasets import make_cart_abandoners
+
+    X = make_cart_abandoners(3_000, random_state=0)
+    pipe = make_cart_abandoner_pipeline(min_size=0)
+    pipe.set_params(segments__output_column="seg", scores__segment_column="seg")
+    X_out = pipe.fit_transform(X)
+    report = segment_report(pipe, X_out, mean_columns=["cart_value"])
+    expected = (
+        X_out.groupby("seg", observed=False)["cart_value"].mean().reindex(report.index)
+    )
+    np.testing.assert_allclose(report["mean_cart_value"], expected, rtol=1e-12)

@@ -31,3 +31,28 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+
+
+def test_the_command_line_synopsis_lists_every_option():
+    """The README's "Command line" block names every option of each command,
+    as its --help does (options were added without it)."""
+    import argparse
+
+    from sklearn_mece.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Command line", 1)[1].split("```", 2)[1]
+    synopses = re.split(r"\n(?=sklearn-mece )", block.strip())
+    by_command = {s.split()[1]: s for s in synopses}
+    (sub,) = [
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    assert set(by_command) == set(sub.choices)
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            options = [o for o in action.option_strings if o not in ("-h", "--help")]
+            if options:
+                assert any(o in by_command[command] for o in options), (
+                    command,
+                    options,
+                )
