@@ -6,8 +6,10 @@ looks the same wherever it appears. None of them is used for data files: the
 exports keep numbers as numbers (scores rounded to :data:`SCORE_DECIMALS`).
 """
 
+import decimal
 import math
 import numbers
+import sys
 
 import numpy as np
 import pandas as pd
@@ -72,7 +74,7 @@ def format_count(value):
     """
     if is_missing(value):
         return MISSING
-    if not abs(float(value)) < SCIENTIFIC_FROM:
+    if not abs(value) < SCIENTIFIC_FROM:
         return format_number(value)
     return f"{int(round(float(value))):,}"
 
@@ -167,8 +169,8 @@ def format_number(value):
     --------
     >>> format_number(1783.0), format_number(0.12345), format_number(12345.678)
     ('1,783', '0.123', '12,346')
-    >>> format_number(8.16e306), format_number(-2**70)
-    ('8.16e+306', '-1.18e+21')
+    >>> format_number(8.16e306), format_number(-2**70), format_number(10**400)
+    ('8.16e+306', '-1.18e+21', '1e+400')
     """
     if is_missing(value):
         return MISSING
@@ -176,7 +178,11 @@ def format_number(value):
         return "yes" if value else "no"
     if isinstance(value, numbers.Integral) and abs(value) < SCIENTIFIC_FROM:
         return f"{int(value):,}"
-    value = float(value)
+    if isinstance(value, numbers.Integral) and abs(value) > sys.float_info.max:
+        return format(
+            decimal.Decimal(int(value)).normalize(), ".3g"
+        )  # no float holds it
+    value = float(value) + 0.0  # -0.0 shows as 0
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
     if abs(value) >= SCIENTIFIC_FROM:

@@ -282,6 +282,13 @@ SUM_BLOCK = 1 << 17
 SUM_LANES = 4
 
 
+#: Sums of values near the float64 limit overflow: the same sums of the
+#: values divided by this power of two (exact, but for values below about
+#: 1e-142, which vanish next to them) are finite, and so are the means once
+#: multiplied back.
+OVERFLOW_SCALE = 2.0**600
+
+
 def segment_sums(
     codes, n_bins, values, lo=-np.inf, hi=np.inf, has_nan=True, counts=None, engine=None
 ):
@@ -293,10 +300,12 @@ def segment_sums(
     rows (longer blocks when there are so many codes that the per-block
     sums would exceed about 2^20 values) is summed in row order in each of
     :data:`SUM_LANES` interleaved lanes, then the lanes and the blocks in
-    order. The clipped sum is the raw sum plus the clipping excess of the
-    rows outside ``[lo, hi]``; where the raw sum overflows float64 (values
-    near its limit: the raw sum is then infinite), the clipped sum is taken
-    again from the clipped values.
+    order. The clipped sum adds the clipped values themselves (as the raw
+    sum plus the clipping excess it lost the ordinary values next to a far
+    outlier: with 60 values at 1e18 among 5,000 near 100, 90 % of the sum). A
+    sum beyond float64 (values near its limit) is not finite (inf, or NaN
+    where overflows of both signs meet): take the sums of the values divided
+    by :data:`OVERFLOW_SCALE` then.
 
     Parameters
     ----------
@@ -355,17 +364,12 @@ def segment_sums(
                 into = out[j, lane]
                 if has_nan:
                     into[0] = np.bincount(c, minlength=n_bins)
-                outside = (v < lo) | (v > hi)
-                if outside.any():
-                    w = v[outside]
-                    into[1] = np.bincount(
-                        c[outside], np.clip(w, lo, hi) - w, minlength=n_bins
-                    )
+                into[1] = np.bincount(c, np.clip(v, lo, hi), minlength=n_bins)
                 into[2] = np.bincount(c, weights=v, minlength=n_bins)
 
     _backend.run_in_slices(work, n)
     total = np.zeros((3, n_bins))
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow: see below
+    with np.errstate(over="ignore", invalid="ignore"):  # see OVERFLOW_SCALE
         for lanes in out:  # blocks in order, lanes in order, one addition at a time
             part = lanes[0].copy()
             for lane in lanes[1:]:
@@ -375,23 +379,7 @@ def segment_sums(
         counts = total[0]
     elif counts is None:
         counts = bincount(codes, n_bins)
-    with np.errstate(invalid="ignore"):
-        clipped = total[2] + total[1]
-    overflow = ~np.isfinite(clipped)
-    if overflow.any():
-        # a raw sum overflowed (values near the float64 limit), and with it
-        # raw sum + excess: those codes' clipped sums again, from the clipped
-        # values themselves (in row order; finite when lo and hi are)
-        rows = np.isin(codes, np.flatnonzero(overflow))
-        if has_nan:
-            rows &= ~np.isnan(values)
-        again = np.bincount(
-            codes[rows].astype(np.intp),
-            np.clip(values[rows], lo, hi),
-            minlength=n_bins,
-        )
-        clipped[overflow] = again[overflow]
-    return np.asarray(counts, dtype=np.float64), clipped, total[2]
+    return np.asarray(counts, dtype=np.float64), total[1], total[2]
 
 
 # --------------------------------------------------------------------------

@@ -280,8 +280,8 @@ def bincount(codes, n_bins):
 def segment_sums(codes, x, lo, hi, block, has_nan, out):
     # per block of rows and per lane (row i of a block in lane i % 4, so that
     # consecutive rows of one code add to different accumulators), in row
-    # order: the non-NaN count (only with has_nan), the clipping excess
-    # clip(v, lo, hi) - v (only for rows outside [lo, hi]), the raw sum
+    # order: the non-NaN count (only with has_nan), the sum of the values
+    # clipped to [lo, hi], the raw sum
     n = codes.shape[0]
     for b in range(out.shape[0]):
         s = b * block
@@ -294,22 +294,19 @@ def segment_sums(codes, x, lo, hi, block, has_nan, out):
                     lane = (i - s) & 3
                     c = np.int64(codes[i])
                     out[b, lane, 0, c] += 1.0
-                    if v < lo or v > hi:
-                        out[b, lane, 1, c] += min(max(v, lo), hi) - v
+                    out[b, lane, 1, c] += min(max(v, lo), hi)
                     out[b, lane, 2, c] += v
             continue
         for i in range(s, m, 4):
             for lane in range(4):
                 v = x[i + lane]
                 c = np.int64(codes[i + lane])
-                if v < lo or v > hi:
-                    out[b, lane, 1, c] += min(max(v, lo), hi) - v
+                out[b, lane, 1, c] += min(max(v, lo), hi)
                 out[b, lane, 2, c] += v
         for i in range(m, e):
             v = x[i]
             c = np.int64(codes[i])
-            if v < lo or v > hi:
-                out[b, i - m, 1, c] += min(max(v, lo), hi) - v
+            out[b, i - m, 1, c] += min(max(v, lo), hi)
             out[b, i - m, 2, c] += v
 
 

@@ -508,10 +508,18 @@ def _robust_scale(x, label):
             break
         low_v, high_v = percentiles(finite, [low_q, high_q]).tolist()
         scale = (high_v - low_v) * NORMAL_IQR / _NORMAL_RANGE[low_q]
+    if not math.isfinite(scale):
+        raise ValueError(
+            f"Column {label!r}: its quartiles (or the interpolation between "
+            f"values near the float64 limit) span more than float64 holds "
+            f"(q25={q25!r}, q75={q75!r}); rescale the column (e.g. to thousands)."
+        )
     learned["scale"] = scale
     if scale > 0:
-        learned["clip_low"] = q25 - FENCE_IQRS * scale
-        learned["clip_high"] = q75 + FENCE_IQRS * scale
+        # within float64: values near its limit make the fences overflow
+        top = float(np.finfo(np.float64).max)
+        learned["clip_low"] = max(q25 - FENCE_IQRS * scale, -top)
+        learned["clip_high"] = min(q75 + FENCE_IQRS * scale, top)
     return learned, n_valid
 
 
@@ -1232,27 +1240,33 @@ class SegmentScorer(MECETransformerMixin):
         label = self._column_labels(X.shape[1])[pos]
         x = self._float_column(X, pos)
         learned, n_valid = _robust_scale(x, label)
+        lo = learned.get("clip_low", -np.inf)
+        hi = learned.get("clip_high", np.inf)
+        has_nan = n_valid < x.shape[0]
         count, clipped, raw = _kernels.segment_sums(
-            codes,
-            k,
-            x,
-            learned.get("clip_low", -np.inf),
-            learned.get("clip_high", np.inf),
-            has_nan=n_valid < x.shape[0],
-            counts=counts,
+            codes, k, x, lo, hi, has_nan=has_nan, counts=counts
         )
+        # values near the float64 limit make sums overflow: the clipped sums
+        # again on the values scaled down by a power of two (exact), and each
+        # such segment's raw sum exactly (math.fsum), scaled back
+        down, up = 1.0 / _kernels.OVERFLOW_SCALE, 1.0
+        present = count > 0
+        if not np.isfinite(clipped[present]).all():  # fences near the limit
+            up = _kernels.OVERFLOW_SCALE
+            clipped = _kernels.segment_sums(
+                codes, k, x * down, lo * down, hi * down, has_nan=has_nan, counts=counts
+            )[1]
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = raw / count
-            seg = clipped / count
-        overflow = np.isinf(mean)  # finite values: their sum overflowed, not the mean
-        if overflow.any():
-            # the same sums of values scaled down by 2^600 (exactly), then up
-            scaled = _kernels.segment_sums(
-                codes, k, x * 2.0**-600, has_nan=n_valid < x.shape[0], counts=counts
-            )[2]
-            mean[overflow] = scaled[overflow] / count[overflow] * 2.0**600
+            seg = clipped / count * up
+        for s in np.flatnonzero(present & ~np.isfinite(raw)):
+            values = x[codes == s]
+            values = values[~np.isnan(values)] * down
+            mean[s] = math.fsum(values) / count[s] * _kernels.OVERFLOW_SCALE
         # the population's centre: the mean of the clipped values of all rows
-        learned["center"] = float(clipped.sum() / n_valid) if n_valid else None
+        # (the segments' sums added exactly, so that it does not depend on
+        # the order of the segments: names, codes or categories)
+        learned["center"] = math.fsum(clipped) / n_valid * up if n_valid else None
         learned["n_values"] = int(n_valid)
         if not n_valid:
             return np.full(k, 0.5), (label, mean, learned)

@@ -35,6 +35,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import pandas as pd
 
+from . import _kernels
 from ._base import optional_import
 from ._format import (
     MISSING,
@@ -1181,8 +1182,12 @@ def _summary_data(
                 and f"mean_{column}" in report
                 and column in X_out
             ):
-                with np.errstate(over="ignore"):  # values near the float64 limit
+                with np.errstate(over="ignore", invalid="ignore"):
                     average = float(X_out[column].mean())
+                    if not np.isfinite(average):  # values near the float64 limit
+                        down = 1.0 / _kernels.OVERFLOW_SCALE
+                        average = float((X_out[column] * down).mean())
+                        average *= _kernels.OVERFLOW_SCALE
                 if np.isfinite(average) and average != 0:
                     inputs.append((display_name(column), f"mean_{column}", average))
     # ranked by outcome only when every segment's lift is observed

@@ -6,6 +6,9 @@ quartiles, ``np.clip``, a pandas ``groupby`` mean per segment, scipy's
 and a per-row ``np.append(scores_, nan)[codes]`` lookup.
 """
 
+import math
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,36 +169,92 @@ def test_segment_sums_without_nan_take_the_fast_loop_with_the_same_bits(order):
     )
 
 
-@pytest.mark.parametrize("has_nan", [True, False])
-def test_segment_sums_near_the_float64_limit_keep_the_clipped_sums(has_nan):
-    """A code whose raw sum overflows (inf) keeps a finite clipped sum, the
-    same whatever the engine and the threads (it was NaN: inf + -inf)."""
-    rng = np.random.default_rng(5)
-    n = _kernels.SUM_BLOCK + 999
-    codes = rng.integers(0, 4, n).astype(np.int8)
-    x = rng.lognormal(3, 1, n)
-    x[np.flatnonzero(codes == 1)[:40]] = 1.7e308
-    x[np.flatnonzero(codes == 2)[:40]] = -1.7e308
-    if has_nan:
-        x[np.flatnonzero(codes == 1)[40:60]] = np.nan
-    ok = ~np.isnan(x)
-    want = np.bincount(codes[ok], np.clip(x[ok], 1.0, 500.0), 4)
-    for threads in (1, 2):
-        with _backend.thread_limit(threads):
-            for engine in ("numba", "numpy"):
-                count, clipped, raw = _kernels.segment_sums(
-                    codes, 4, x, 1.0, 500.0, has_nan=has_nan, engine=engine
-                )
-                assert np.isinf(raw[[1, 2]]).all() and np.isfinite(raw[[0, 3]]).all()
-                np.testing.assert_allclose(clipped, want, rtol=1e-12)
+def _two_input_scorer():
+    """A scorer of order value and engagement only, by a "segment" column."""
+    return SegmentScorer(
+        segment_column="segment", profitability_column=None, recency_column=None
+    )
+
+
+@pytest.mark.parametrize("big", [1e18, 1e20])
+def test_clipped_sums_keep_the_ordinary_values_next_to_a_far_outlier(big):
+    """The clipped sum was the raw sum plus the clipping excess: next to 60
+    values at 1e18 the ordinary values' sum lost 90 % (1e20: all of it)."""
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(4, 1, 5_000)
+    x[:60] = big
+    codes = np.zeros(x.shape[0], np.int8)
+    want = np.clip(x, -406.0, 740.0).sum()
+    for engine in ("numba", "numpy"):
+        got = _kernels.segment_sums(codes, 1, x, -406.0, 740.0, engine=engine)[1]
+        np.testing.assert_allclose(got, [want], rtol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_segment_means_near_the_float64_limit_are_the_true_means(
+    engine, threads, with_nan, monkeypatch
+):
+    """Values of both signs near the float64 limit in one segment: lanes
+    overflow to +inf and -inf and the raw sum is NaN (a mean of NaN, and a
+    clipped sum of NaN that sent the whole dimension to 0.5). The means are
+    those of the values scaled down, scaled back; the scores those of the
+    same data with far outliers of ordinary size there."""
+    monkeypatch.setattr(_kernels, "engine_for", lambda n, engine_=None: engine)
+    rng = np.random.default_rng(2)
+    n = 400
+    big = 1.7e308
+    X = pd.DataFrame(
+        {
+            "segment": np.where(np.arange(n) < 200, "a", "b"),
+            "avg_order_value": rng.lognormal(3, 1, n),
+            "engagement_score": rng.random(n),
+        }
+    )
+    extreme = X.copy()
+    rows = np.arange(0, 24, 2)
+    extreme.loc[rows, "avg_order_value"] = np.where(rows % 4 == 0, big, -big)
+    ordinary = X.copy()
+    ordinary.loc[rows, "avg_order_value"] = np.where(rows % 4 == 0, 1e9, -1e9)
+    if with_nan:
+        for frame in (extreme, ordinary):
+            frame.loc[[1, 3, 201], "avg_order_value"] = np.nan
+    fitted = []
+    for frame in (extreme, ordinary):
+        with _backend.thread_limit(threads), warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            fitted.append(_two_input_scorer().fit(frame))
+    scorer = fitted[0]
+    # exactly rounded sums (the extremes cancel), scaled as the scorer does
+    expected = extreme.groupby("segment")["avg_order_value"].agg(
+        lambda v: math.fsum(v.dropna() / 2**600) / v.count() * 2**600
+    )
+    np.testing.assert_allclose(
+        scorer.segment_means_["avg_order_value"], expected.to_numpy(), rtol=1e-12
+    )
+    # both kinds of outlier are clipped to the same fences: the same scores
+    np.testing.assert_allclose(scorer.scores_, fitted[1].scores_, rtol=1e-9)
+    assert np.isfinite(scorer.scales_["avg_order_value"]["center"])
+
+
+def test_quartiles_beyond_float64_are_refused_naming_the_column():
+    """A quarter of the values at each float64 limit: the IQR is infinite,
+    and no score can be learned from it."""
+    X = pd.DataFrame(
+        {
+            "segment": ["a", "b"] * 200,
+            "avg_order_value": np.repeat([-1.7e308, 1.7e308], 200),
+        }
+    )
+    with pytest.raises(ValueError, match="'avg_order_value': its quartiles .* rescale"):
+        _two_input_scorer().fit(X.assign(engagement_score=0.5))
 
 
 def test_scores_near_the_float64_limit_are_those_of_any_far_outlier():
     """Order values at 1.7e308 are clipped to the fence like any far outlier:
     the same scores as with 1e9 there, and the segment means are the true
     (finite) means; before, the whole dimension fell to 0.5 (NaN sums)."""
-    import warnings
-
     from sklearn_mece import make_cart_abandoner_pipeline
     from sklearn_mece.datasets import make_cart_abandoners
 
