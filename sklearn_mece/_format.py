@@ -9,6 +9,7 @@ exports keep numbers as numbers (scores rounded to :data:`SCORE_DECIMALS`).
 import decimal
 import math
 import numbers
+import re
 import sys
 
 import numpy as np
@@ -46,6 +47,14 @@ def is_missing(value):
         return False
 
 
+def _below_scientific(value):
+    """Whether ``value`` is written out (below :data:`SCIENTIFIC_FROM`); an
+    integer is compared as an exact int (numpy's most negative int64 too)."""
+    if isinstance(value, numbers.Integral):
+        return abs(int(value)) < SCIENTIFIC_FROM
+    return abs(float(value)) < SCIENTIFIC_FROM
+
+
 def format_value(value, number_format):
     """A cell as people read it: the missing mark, ``yes``/``no``, text as it
     is, and a number through ``number_format`` (one of this module's).
@@ -74,7 +83,7 @@ def format_count(value):
     """
     if is_missing(value):
         return MISSING
-    if not abs(value) < SCIENTIFIC_FROM:
+    if not _below_scientific(value):
         return format_number(value)
     return f"{int(round(float(value))):,}"
 
@@ -176,12 +185,12 @@ def format_number(value):
         return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, numbers.Integral) and abs(value) < SCIENTIFIC_FROM:
-        return f"{int(value):,}"
-    if isinstance(value, numbers.Integral) and abs(value) > sys.float_info.max:
-        return format(
-            decimal.Decimal(int(value)).normalize(), ".3g"
-        )  # no float holds it
+    if isinstance(value, numbers.Integral):
+        if _below_scientific(value):
+            return f"{int(value):,}"
+        if abs(int(value)) > sys.float_info.max:  # no float holds it
+            digits = format(decimal.Decimal(int(value)), ".3g")
+            return re.sub(r"\.?0+e", "e", digits)  # as a float's: 1.8e+308
     value = float(value) + 0.0  # -0.0 shows as 0
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"

@@ -478,6 +478,27 @@ def robust_unit(mean, center, scale, descending=False):
     return np.where(np.isnan(unit), 0.5, unit)
 
 
+def _exact_total(sums):
+    """The exactly rounded total of ``sums`` (any order), None if it overflows."""
+    try:
+        return math.fsum(sums)
+    except OverflowError:
+        return None
+
+
+def _exact_means(codes, values, which, n_codes):
+    """The exactly rounded mean of the non-NaN ``values`` of each code in
+    ``which`` (sorted): one pass to pick their rows, one sort to group them."""
+    picked = np.zeros(n_codes, dtype=bool)
+    picked[which] = True
+    rows = np.flatnonzero(picked[codes])
+    rows = rows[~np.isnan(values[rows])]
+    rows = rows[np.argsort(codes[rows], kind="stable")]
+    starts = np.searchsorted(codes[rows], which)
+    groups = np.split(values[rows], starts[1:])
+    return np.array([math.fsum(g) / g.size for g in groups])
+
+
 def _robust_scale(x, label):
     """Quartiles, fences and scale of a column, learned at fit (finite values).
 
@@ -1247,26 +1268,29 @@ class SegmentScorer(MECETransformerMixin):
             codes, k, x, lo, hi, has_nan=has_nan, counts=counts
         )
         # values near the float64 limit make sums overflow: the clipped sums
-        # again on the values scaled down by a power of two (exact), and each
-        # such segment's raw sum exactly (math.fsum), scaled back
+        # (or their total) again on the values scaled down by a power of two
+        # (exact), and each such segment's raw sum exactly, scaled back
         down, up = 1.0 / _kernels.OVERFLOW_SCALE, 1.0
         present = count > 0
-        if not np.isfinite(clipped[present]).all():  # fences near the limit
+        total = _exact_total(clipped) if np.isfinite(clipped[present]).all() else None
+        if total is None:  # fences near the limit, or many rows near them
             up = _kernels.OVERFLOW_SCALE
             clipped = _kernels.segment_sums(
                 codes, k, x * down, lo * down, hi * down, has_nan=has_nan, counts=counts
             )[1]
+            total = _exact_total(clipped)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = raw / count
             seg = clipped / count * up
-        for s in np.flatnonzero(present & ~np.isfinite(raw)):
-            values = x[codes == s]
-            values = values[~np.isnan(values)] * down
-            mean[s] = math.fsum(values) / count[s] * _kernels.OVERFLOW_SCALE
+        overflowed = np.flatnonzero(present & ~np.isfinite(raw))
+        if overflowed.size:
+            mean[overflowed] = (
+                _exact_means(codes, x * down, overflowed, k) * _kernels.OVERFLOW_SCALE
+            )
         # the population's centre: the mean of the clipped values of all rows
         # (the segments' sums added exactly, so that it does not depend on
         # the order of the segments: names, codes or categories)
-        learned["center"] = math.fsum(clipped) / n_valid * up if n_valid else None
+        learned["center"] = total / n_valid * up if n_valid else None
         learned["n_values"] = int(n_valid)
         if not n_valid:
             return np.full(k, 0.5), (label, mean, learned)

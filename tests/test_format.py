@@ -163,3 +163,19 @@ def test_numbers_beyond_a_quadrillion_are_written_in_scientific_notation(
     assert format_number(value) == number
     assert format_money(value) == money
     assert format_count(value) == count
+
+
+def test_extreme_integers_and_negative_zero_read_as_floats_do():
+    """numpy's most negative int64 overflowed abs() (a RuntimeWarning and all
+    19 digits); ints beyond any float raised OverflowError; -0.0 read "-0"."""
+    import warnings
+
+    from sklearn_mece._format import format_count, format_number
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert format_count(np.int64(-(2**63))) == "-9.22e+18"
+        assert format_number(np.int64(-(2**63))) == "-9.22e+18"
+    assert format_number(2**1024) == format_number(1.797e308) == "1.8e+308"
+    assert format_count(10**400) == "1e+400"
+    assert format_number(-0.0) == "0"

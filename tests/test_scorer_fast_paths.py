@@ -238,6 +238,59 @@ def test_segment_means_near_the_float64_limit_are_the_true_means(
     assert np.isfinite(scorer.scales_["avg_order_value"]["center"])
 
 
+def test_segments_whose_total_overflows_fit():
+    """Every segment's sum fits in float64 but their total does not (values
+    near 1e306): fit raised OverflowError from math.fsum (and the parent code
+    stored an infinite centre)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "segment": np.repeat(["a", "b"], 100),
+            "avg_order_value": rng.uniform(0.9e306, 1.1e306, 200),
+            "engagement_score": rng.random(200),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scorer = _two_input_scorer().fit(X)
+    learned = scorer.scales_["avg_order_value"]
+    assert learned["center"] == pytest.approx(
+        math.fsum(X["avg_order_value"] / 2**600) / 200 * 2**600, rel=1e-12
+    )
+    means = X.groupby("segment")["avg_order_value"].agg(
+        lambda v: math.fsum(v / 2**600) / len(v) * 2**600
+    )
+    np.testing.assert_allclose(
+        scorer.segment_means_["avg_order_value"], means.to_numpy(), rtol=1e-12
+    )
+
+
+def test_many_segments_with_overflowing_sums_get_their_exact_means():
+    """A scorer keyed by customer with the float64 maximum as a missing-value
+    marker: 3,000 segments overflow, each gets its exact mean."""
+    rng = np.random.default_rng(1)
+    n_segments = 3_000
+    values = rng.lognormal(3, 1, (n_segments, 4))
+    values[:, :2] = np.finfo(np.float64).max  # two markers per segment
+    values[::7, 3] = np.nan
+    X = pd.DataFrame(
+        {
+            "segment": np.repeat(np.arange(n_segments), 4),
+            "avg_order_value": values.ravel(),
+            "engagement_score": rng.random(4 * n_segments),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pandas' reference
+        expected = X.groupby("segment")["avg_order_value"].agg(
+            lambda v: math.fsum(v.dropna() / 2**600) / v.count() * 2**600
+        )
+    scorer = _two_input_scorer().fit(X)
+    np.testing.assert_allclose(
+        scorer.segment_means_["avg_order_value"], expected.to_numpy(), rtol=1e-12
+    )
+
+
 def test_quartiles_beyond_float64_are_refused_naming_the_column():
     """A quarter of the values at each float64 limit: the IQR is infinite,
     and no score can be learned from it."""
