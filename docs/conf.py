@@ -40,6 +40,10 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
 }
 
+# the rules files' JSON Schema, at the site's root: its $id, the address a
+# JSON rules file names as "$schema" (sklearn_mece._rules.schema_url)
+html_extra_path = ["../sklearn_mece/schemas/rules.schema.json"]
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-mece {version}"
 # straight quotes, as in the docstrings: the diagram's link to each parameter

@@ -67,6 +67,7 @@ import numpy as np
 from ._base import to_plain
 from ._levels import default_level_names
 from ._operators import OPERATORS
+from ._version import DOCS_URL, docs_version
 
 #: Most entries of a compiled lookup table; beyond it the rules are evaluated
 #: row by row (see :func:`build_table`).
@@ -1625,15 +1626,27 @@ def _keyed(keys, **schemas):
     return {key: schemas[key] for key in keys}
 
 
+def schema_url():
+    """Where the documentation site publishes this version's rules schema.
+
+    The ``$id`` of :func:`rules_schema`, and what a JSON rules file names as
+    its ``"$schema"`` for an editor to fetch (``.ci/run`` checks that the
+    built site holds the file there).
+    """
+    return f"{DOCS_URL}/en/{docs_version()}/rules.schema.json"
+
+
 def rules_schema():
     """The JSON Schema (draft 2020-12) of a rules file, for editors.
 
     Built from the rule model's own definitions (the operators of
     :data:`sklearn_mece._operators.OPERATORS`, the keys every declaration
     accepts), and shipped as ``sklearn_mece/schemas/rules.schema.json``; a
-    test keeps the two equal. An editor given the file (``"$schema"`` in a
-    JSON rules file, or the editor's settings) underlines a misspelt key, an
-    unknown operator or a missing name as it is typed. What the schema
+    test keeps the two equal, and published with the documentation at its
+    ``$id`` (the installed version's pages). An editor given the file (its
+    address as ``"$schema"`` in a JSON rules file, or the editor's settings)
+    underlines a misspelt key, an unknown operator or a missing name as it
+    is typed. What the schema
     accepts, :func:`load_rules` accepts, except what a schema cannot say:
     distinct names, a parent declared above, percentiles ascending and one
     fewer than the names, a domain's min not above its max, a column position
@@ -1702,6 +1715,7 @@ def rules_schema():
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_url(),
         "title": "sklearn-mece rules",
         "description": "An ordered hierarchy of segments: a row goes to the first "
         "segment whose conditions all hold, every other row to the ELSE segment.",

@@ -151,6 +151,11 @@ def test_the_docs_address_has_one_home():
     assert conf["html_baseurl"] == f"{DOCS_URL}/en/{docs_version()}/"
     # pages link to each parameter by its text: straight quotes, as written
     assert conf["smartquotes"] is False
+    # the rules schema at the site's root, where its $id says it is
+    (extra,) = conf["html_extra_path"]
+    assert (ROOT / "docs" / extra).resolve() == (
+        ROOT / "sklearn_mece" / "schemas" / "rules.schema.json"
+    )
     yaml = pytest.importorskip("yaml")
     rtd = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text(encoding="utf-8"))
     assert rtd["version"] == 2

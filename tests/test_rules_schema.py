@@ -172,3 +172,26 @@ def test_the_schema_and_the_loader_agree(validator, tmp_path, name):
     else:
         with pytest.raises(ValueError):
             load_rules(_write(tmp_path, rules))
+
+
+def test_a_rules_file_names_the_published_schema_an_editor_fetches(tmp_path):
+    """The schema's $id is this version's page of the documentation site
+    (.ci/run checks the built site holds the file there); a JSON rules file
+    naming it as "$schema" validates against it and loads."""
+    from sklearn_mece._version import DOCS_URL, docs_version
+
+    schema = rules_schema()
+    assert schema["$id"] == f"{DOCS_URL}/en/{docs_version()}/rules.schema.json"
+    rules = {"$schema": schema["$id"], **CART_ABANDONER_RULES.to_dict()}
+    # an editor resolves the address to the schema it fetched there
+    jsonschema.Draft202012Validator(schema).validate(rules)
+    path = _write(tmp_path, rules)
+    assert load_rules(path) == CART_ABANDONER_RULES
+    # TOML: the address on a comment line, as Taplo-based editors read it
+    toml = tmp_path / "rules.toml"
+    toml.write_text(
+        f"#:schema {schema['$id']}\n"
+        'else = "Other"\n[[segments]]\nname = "Big"\nwhen = [["aov", ">", 100]]\n',
+        encoding="utf-8",
+    )
+    assert load_rules(toml).names == ["Big", "Other"]
