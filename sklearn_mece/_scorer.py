@@ -488,15 +488,17 @@ def _exact_total(sums):
 
 def _exact_means(codes, values, which, n_codes):
     """The exactly rounded mean of the non-NaN ``values`` of each code in
-    ``which`` (sorted): one pass to pick their rows, one sort to group them."""
+    ``which`` (sorted), also where their sum overflows float64: one pass to
+    pick their rows, one sort to group them, each group summed scaled down by
+    :data:`~sklearn_mece._kernels.OVERFLOW_SCALE` (exact) and scaled back."""
     picked = np.zeros(n_codes, dtype=bool)
     picked[which] = True
     rows = np.flatnonzero(picked[codes])
     rows = rows[~np.isnan(values[rows])]
     rows = rows[np.argsort(codes[rows], kind="stable")]
     starts = np.searchsorted(codes[rows], which)
-    groups = np.split(values[rows], starts[1:])
-    return np.array([math.fsum(g) / g.size for g in groups])
+    groups = np.split(values[rows] / _kernels.OVERFLOW_SCALE, starts[1:])
+    return np.array([math.fsum(g) / g.size for g in groups]) * _kernels.OVERFLOW_SCALE
 
 
 def _robust_scale(x, label):
@@ -1284,9 +1286,7 @@ class SegmentScorer(MECETransformerMixin):
             seg = clipped / count * up
         overflowed = np.flatnonzero(present & ~np.isfinite(raw))
         if overflowed.size:
-            mean[overflowed] = (
-                _exact_means(codes, x * down, overflowed, k) * _kernels.OVERFLOW_SCALE
-            )
+            mean[overflowed] = _exact_means(codes, x, overflowed, k)
         # the population's centre: the mean of the clipped values of all rows
         # (the segments' sums added exactly, so that it does not depend on
         # the order of the segments: names, codes or categories)

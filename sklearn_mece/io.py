@@ -65,7 +65,7 @@ _CHUNK = 1 << 20
 
 # what skops writes (stored, or deflated with compression=); zipfile inflates
 # the others (bzip2, LZMA) whole before it counts a byte
-_COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 
 #: Every class a file may name, by the fully qualified name skops records.
 #: Derived from the fitted state of every configuration the tests save: the
@@ -216,7 +216,7 @@ def _unpack(archive, path, max_bytes):
     )
     if duplicated:
         raise _invalid(path, f"members stored twice: {duplicated[:5]}")
-    methods = {i.compress_type for i in infos} - set(_COMPRESSIONS)
+    methods = {i.compress_type for i in infos} - _COMPRESSIONS
     if methods:
         raise _invalid(
             path,
